@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One-time (idempotent) set-up of a lecinpaint checkout: system packages, a Python 3.12 virtual
+# environment in .venv, the Python dependencies, and the compiled op library.
+#
+# Sourced by scripts/main.sh and scripts/test.sh; safe to run again (it skips what is done).
+# Knobs: LECINPAINT_PYTHON=/path/to/python (interpreter to use), LECINPAINT_CPU_ONLY=1 (no CUDA kernels),
+#        LECINPAINT_SKIP_APT=1 (do not install system packages).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+log() { printf 'lecinpaint setup: %s\n' "$*" >&2; }
+
+# --- system packages -------------------------------------------------------------------------------
+if [ "${LECINPAINT_SKIP_APT:-0}" != 1 ] && ! command -v ffmpeg >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  if command -v apt-get >/dev/null 2>&1; then
+    log "installing ffmpeg (apt-get)"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq ffmpeg >/dev/null
+  else
+    log "ffmpeg is missing and this is not a Debian/Ubuntu system: install ffmpeg with your package manager"
+    exit 1
+  fi
+fi
+
+# --- a Python 3.12 (3.11..3.13 work; VapourSynth needs >= 3.12) ---------------------------------------
+py_ok() {  # prints the version if $1 is a usable CPython 3.11..3.13 with venv
+  "$1" -c 'import sys, venv; v=sys.version_info; assert (3,11)<=v[:2]<=(3,13); print(f"{v[0]}.{v[1]}")' 2>/dev/null
+}
+find_python() {
+  local c cands=()
+  [ -n "${LECINPAINT_PYTHON:-}" ] && cands+=("$LECINPAINT_PYTHON")
+  if command -v pyenv >/dev/null 2>&1; then
+    for v in $(pyenv versions --bare 2>/dev/null | grep -E '^3\.12(\.[0-9]+)?$' | sort -t. -k3 -n -r); do
+      cands+=("$(pyenv root)/versions/$v/bin/python3")
+    done
+  fi
+  for c in python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12 python3 python3.13 python3.11; do
+    command -v "$c" >/dev/null 2>&1 && cands+=("$(command -v "$c")")
+  done
+  local best="" bestv=""
+  for c in "${cands[@]}"; do
+    local v; v="$(py_ok "$c")" || continue
+    if [ "$v" = 3.12 ]; then echo "$c"; return 0; fi
+    [ -z "$best" ] && { best="$c"; bestv="$v"; }
+  done
+  if [ -n "$best" ]; then
+    log "no Python 3.12 found; using $bestv ($best): the VapourSynth front end needs 3.12+ and is skipped"
+    echo "$best"; return 0
+  fi
+  return 1
+}
+
+if [ ! -x .venv/bin/python ]; then
+  PY="$(find_python)" || { log "no Python 3.11-3.13 with venv found: install Python 3.12 (e.g. pyenv install 3.12)"; exit 1; }
+  log "creating .venv with $PY"
+  "$PY" -m venv .venv
+fi
+VPY="$ROOT/.venv/bin/python"
+PYV="$("$VPY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+
+# --- Python dependencies ---------------------------------------------------------------------------
+REQ_STAMP=.venv/.lecinpaint-deps
+REQ_HASH="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$PYV"
+if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$REQ_HASH" ]; then
+  log "installing Python dependencies"
+  "$VPY" -m pip install -q --upgrade pip setuptools wheel
+  "$VPY" -m pip install -q -r requirements.txt -r requirements-dev.txt
+  if [ "$PYV" != 3.11 ]; then
+    "$VPY" -m pip install -q -r requirements-vs.txt || log "VapourSynth could not be installed; its front end is skipped"
+  fi
+  echo "$REQ_HASH" > "$REQ_STAMP"
+fi
+
+# --- the compiled op library -----------------------------------------------------------------------
+BUILD_STAMP=.venv/.lecinpaint-build
+BUILD_HASH="$( (cat setup.py pyproject.toml; find csrc -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) | sort | xargs cat; echo "${LECINPAINT_CPU_ONLY:-0}") | sha256sum | cut -c1-16)"
+if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$BUILD_HASH" ] || ! ls lecinpaint/_C*.so >/dev/null 2>&1; then
+  log "building the op library (the CUDA kernels take several minutes on 2 cores)"
+  MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$VPY" setup.py -q build_ext --inplace
+  "$VPY" -m pip install -q --no-build-isolation --no-deps -e . 
+  echo "$BUILD_HASH" > "$BUILD_STAMP"
+fi
+log "ready: $("$VPY" -c 'import lecinpaint.ops as o, torch; print("torch", torch.__version__, "| extension:", o.extension_available(), "| CUDA kernels:", o.has_cuda_kernels())')"
