@@ -66,7 +66,7 @@ REQ_STAMP=.venv/.lecinpaint-deps
 REQ_HASH="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$PYV"
 if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$REQ_HASH" ]; then
   log "installing Python dependencies"
-  "$VPY" -m pip install -q --upgrade pip setuptools wheel
+  "$VPY" -m pip install -q "setuptools>=64" wheel
   "$VPY" -m pip install -q -r requirements.txt -r requirements-dev.txt
   if [ "$PYV" != 3.11 ]; then
     "$VPY" -m pip install -q -r requirements-vs.txt || log "VapourSynth could not be installed; its front end is skipped"
@@ -79,8 +79,9 @@ BUILD_STAMP=.venv/.lecinpaint-build
 BUILD_HASH="$( (cat setup.py pyproject.toml; find csrc -type f \( -name '*.cpp' -o -name '*.h' -o -name '*.cu' -o -name '*.cuh' \) | sort | xargs cat; echo "${LECINPAINT_CPU_ONLY:-0}") | sha256sum | cut -c1-16)"
 if [ "$(cat "$BUILD_STAMP" 2>/dev/null)" != "$BUILD_HASH" ] || ! ls lecinpaint/_C*.so >/dev/null 2>&1; then
   log "building the op library (the CUDA kernels take several minutes on 2 cores)"
-  MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$VPY" setup.py -q build_ext --inplace
-  "$VPY" -m pip install -q --no-build-isolation --no-deps -e . 
+  # An editable install: builds lecinpaint/_C*.so in place, maps lecinpaint.filter to ffmpeg_filter/ and
+  # installs the `lecinpaint` command into .venv/bin.
+  MAX_JOBS="${MAX_JOBS:-$(nproc)}" "$VPY" -m pip install -q --no-build-isolation --no-deps -e .
   echo "$BUILD_HASH" > "$BUILD_STAMP"
 fi
 log "ready: $("$VPY" -c 'import lecinpaint.ops as o, torch; print("torch", torch.__version__, "| extension:", o.extension_available(), "| CUDA kernels:", o.has_cuda_kernels())')"
