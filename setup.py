@@ -96,6 +96,12 @@ def _extension():
     extra_compile_args: dict[str, list[str]] = {
         "cxx": ["-O3", "-fno-math-errno", "-ffp-contract=off", "-Wno-unused-parameter"],
     }
+    extra_link_args: list[str] = []
+    if sys.platform.startswith("linux") and torch.backends.openmp.is_available():
+        # at::parallel_for is an inline `#pragma omp parallel` in OpenMP builds of torch: without
+        # -fopenmp the pragma is ignored and every CPU kernel silently runs on one thread.
+        extra_compile_args["cxx"].append("-fopenmp")
+        extra_link_args.append("-fopenmp")
     if with_cuda:
         if cuda_home is None and force_cuda:
             raise RuntimeError("lecinpaint: FORCE_CUDA=1 but no CUDA toolkit was found; set CUDA_HOME")
@@ -117,6 +123,7 @@ def _extension():
         include_dirs=[os.path.join(ROOT, "csrc")],
         define_macros=define_macros,
         extra_compile_args=extra_compile_args,
+        extra_link_args=extra_link_args,
         py_limited_api=False,
     )
 
