@@ -131,18 +131,27 @@ def tensor_state_dict(obj: Any, *, file: Path, what: str, expected: str) -> dict
 def load_state_dict_strict(
     module: torch.nn.Module, state: Mapping[str, torch.Tensor], *, file: Path, what: str
 ) -> None:
-    """``module.load_state_dict(state, strict=True)`` with an error that lists what did not match."""
+    """Load ``state`` into ``module`` strictly, with an error that lists what did not match.
+
+    ``module`` may live on the meta device (built with ``with torch.device("meta"):``): the checkpoint's
+    tensors are then assigned, not copied, so no memory or time is spent on a random initialisation.
+    A BatchNorm ``num_batches_tracked`` absent from the checkpoint (files written by torch < 0.4.1) is
+    set to 0.
+    """
     own = module.state_dict()
+    state = dict(state)
+    for k in own:
+        if k.endswith("num_batches_tracked") and k not in state:
+            state[k] = torch.tensor(0, dtype=torch.long)
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    # BatchNorm fills a missing num_batches_tracked itself (checkpoints from torch < 0.4.1 lack it).
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     shapes = [
         f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
         for k in own
         if k in state and tuple(state[k].shape) != tuple(own[k].shape)
     ]
     if missing or unexpected or shapes:
+
         def show(items: list[str]) -> str:
             return ", ".join(items[:6]) + (f", ... ({len(items)} in all)" if len(items) > 6 else "")
 
@@ -157,4 +166,11 @@ def load_state_dict_strict(
             f"{what}: {file} does not match the model ({'; '.join(parts)}). "
             "Is it the right checkpoint for this model variant?"
         )
-    module.load_state_dict(state, strict=True)
+    on_meta = any(t.is_meta for t in own.values())
+    if on_meta:
+        # assign=True keeps the checkpoint's dtype; the models are float32 throughout.
+        state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
+    module.load_state_dict(state, strict=True, assign=on_meta)
+    left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]
+    if left:
+        raise CheckpointError(f"{what}: {file} left tensors uninitialised: {', '.join(left[:6])}")

@@ -446,6 +446,7 @@ def load_dfc(
     state = tensor_state_dict(ckpt, file=file, what=what, expected=expected)
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
-    model = dfcnet(stage)
+    with torch.device("meta"):
+        model = dfcnet(stage)
     load_state_dict_strict(model, state, file=file, what=what)
     return model.to(device)

@@ -439,6 +439,7 @@ def load_flownet2(
     state = tensor_state_dict(ckpt["state_dict"], file=file, what=what, expected=expected)
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
-    model = FlowNet2()
+    with torch.device("meta"):
+        model = FlowNet2()
     load_state_dict_strict(model, state, file=file, what=what)
     return model.to(device)

@@ -173,7 +173,8 @@ def load_person_segmenter(
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module."):]: v for k, v in state.items()}
     aux = any(k.startswith("aux_classifier.") for k in state)
-    model = _build(kind, aux_loss=aux)
+    with torch.device("meta"):
+        model = _build(kind, aux_loss=aux)
     load_state_dict_strict(model, state, file=file, what=what)
     if aux:  # the auxiliary head only serves training; drop it so inference does not pay for it
         model.aux_classifier = None
