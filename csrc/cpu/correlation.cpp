@@ -1,0 +1,478 @@
+// CPU kernels of lecinpaint::correlation (FlowNet2's correlation layer) and its backward.
+//
+// Two paths:
+//   float32  the fast path. Each batch item is copied once to channels-last (H, W+2*pad, C) with zero
+//            columns for the horizontal padding, so every term of the correlation is a dot product (or,
+//            in the backward, an axpy) of contiguous channel vectors. These are register-blocked over
+//            displacements and written with GCC/Clang vector extensions; on x86-64 an AVX2+FMA build of
+//            the same code is chosen at run time. Rows of the padding are skipped, not stored.
+//   float64  the per-element functions of csrc/common/correlation.h, i.e. the very code the CUDA
+//            kernels run, so that the CPU tests (gradcheck is float64) check the GPU math too.
+// Both parallelise over output rows (forward) or input rows (backward) with at::parallel_for; the
+// backward is a gather, so threads never write to the same element.
+
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+#include <ATen/core/Tensor.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/empty_like.h>
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstring>
+#include <tuple>
+#include <vector>
+
+#include "common/correlation.h"
+
+namespace lecinpaint {
+namespace correlation {
+namespace {
+
+constexpr const char* kOp = "lecinpaint::correlation";
+
+Geometry check_and_geometry(const at::Tensor& input1, const at::Tensor& input2, int64_t pad_size,
+                            int64_t kernel_size, int64_t max_displacement, int64_t stride1,
+                            int64_t stride2) {
+  TORCH_CHECK(input1.dim() == 4, kOp, ": input1 must be 4-D (N, C, H, W), got shape ", input1.sizes());
+  TORCH_CHECK(input1.sizes() == input2.sizes(), kOp, ": input1 and input2 must have the same shape, got ",
+              input1.sizes(), " and ", input2.sizes());
+  TORCH_CHECK(input1.scalar_type() == input2.scalar_type(), kOp,
+              ": input1 and input2 must have the same dtype, got ", input1.scalar_type(), " and ",
+              input2.scalar_type());
+  TORCH_CHECK(input1.device() == input2.device(), kOp, ": input1 and input2 must be on the same device, got ",
+              input1.device(), " and ", input2.device());
+  TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1, kOp, ": kernel_size must be odd and positive, got ",
+              kernel_size);
+  TORCH_CHECK(pad_size >= 0, kOp, ": pad_size must be >= 0, got ", pad_size);
+  TORCH_CHECK(max_displacement >= 0, kOp, ": max_displacement must be >= 0, got ", max_displacement);
+  TORCH_CHECK(stride1 >= 1 && stride2 >= 1, kOp, ": stride1 and stride2 must be >= 1, got ", stride1, " and ",
+              stride2);
+  const Geometry g = make_geometry(input1.size(1), input1.size(2), input1.size(3), pad_size, kernel_size,
+                                   max_displacement, stride1, stride2);
+  TORCH_CHECK(g.outH > 0 && g.outW > 0, kOp, ": the output would be empty: input ", input1.size(2), "x",
+              input1.size(3), " with pad_size ", pad_size, " is smaller than the window 2*(max_displacement + ",
+              "(kernel_size-1)/2) + 1 = ", 2 * g.br + 1);
+  return g;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// float32 fast path
+// ---------------------------------------------------------------------------------------------------
+#if defined(__GNUC__) || defined(__clang__)
+#define LECIN_VECTOR_EXT 1
+// 32 bytes: one AVX register, or two SSE/NEON registers when built for the baseline ISA.
+typedef float vfloat __attribute__((vector_size(32)));
+#else
+#define LECIN_VECTOR_EXT 0
+#endif
+
+constexpr int64_t kLanes = 8;  // floats per vfloat
+
+#if LECIN_VECTOR_EXT
+// Vectors pass by reference: by value they would change the ABI between the two builds below.
+LECIN_INLINE void vload(vfloat& v, const float* p) {
+  std::memcpy(&v, p, sizeof(v));  // unaligned load; compiles to one vmovups
+}
+LECIN_INLINE void vstore(float* p, const vfloat& v) { std::memcpy(p, &v, sizeof(v)); }
+LECIN_INLINE float vsum(const vfloat& v) {
+  float lanes[kLanes];
+  std::memcpy(lanes, &v, sizeof(v));
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) + ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+#endif
+
+// acc[g] += sum_c a[c] * b[g*b_step + c] for g < G. G accumulators live in registers so that each load
+// of `a` serves G displacements.
+template <int G>
+LECIN_INLINE void dot_group(const float* a, const float* b, int64_t b_step, int64_t C, float* acc) {
+  int64_t c = 0;
+#if LECIN_VECTOR_EXT
+  vfloat s[G];
+  for (int k = 0; k < G; ++k) s[k] = vfloat{};
+  for (; c + kLanes <= C; c += kLanes) {
+    vfloat va, vb;
+    vload(va, a + c);
+    for (int k = 0; k < G; ++k) {
+      vload(vb, b + k * b_step + c);
+      s[k] += va * vb;
+    }
+  }
+  for (int k = 0; k < G; ++k) acc[k] += vsum(s[k]);
+#endif
+  for (; c < C; ++c) {
+    for (int k = 0; k < G; ++k) acc[k] += a[c] * b[k * b_step + c];
+  }
+}
+
+constexpr int kGroup = 8;  // displacements per register block (8 accumulators + operands fit 16 regs)
+
+LECIN_INLINE void dot_block(int n, const float* a, const float* b, int64_t b_step, int64_t C, float* acc) {
+  switch (n) {
+    case 1: dot_group<1>(a, b, b_step, C, acc); break;
+    case 2: dot_group<2>(a, b, b_step, C, acc); break;
+    case 3: dot_group<3>(a, b, b_step, C, acc); break;
+    case 4: dot_group<4>(a, b, b_step, C, acc); break;
+    case 5: dot_group<5>(a, b, b_step, C, acc); break;
+    case 6: dot_group<6>(a, b, b_step, C, acc); break;
+    case 7: dot_group<7>(a, b, b_step, C, acc); break;
+    default: dot_group<8>(a, b, b_step, C, acc); break;
+  }
+}
+
+// Channels-last copies of one batch item, padded with zero columns: t(row, xp, c) = P(row+pad, xp, c).
+struct Padded {
+  const float* data;
+  int64_t Wp;  // W + 2*pad
+  // The channel vector at padded (yp, xp), or nullptr when that is zero padding (a padding row, or
+  // beyond the padded columns, which only the backward's gathers can ask for).
+  LECIN_INLINE const float* at(const Geometry& g, int64_t yp, int64_t xp) const {
+    const int64_t y = yp - g.pad;
+    if (y < 0 || y >= g.H || xp < 0 || xp >= Wp) return nullptr;
+    return data + (y * Wp + xp) * g.C;
+  }
+};
+
+// Output rows [oy0, oy1) of one batch item; out: (D*D, outH, outW). acc: D scratch floats.
+LECIN_INLINE void forward_rows(const Geometry& g, Padded p1, Padded p2, float* out, int64_t oy0, int64_t oy1,
+                               float* acc) {
+  const float norm = normaliser<float>(g);
+  const int64_t plane = g.outH * g.outW;
+  const int64_t step = g.s2 * g.C;  // neighbouring horizontal displacements
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
+    const int64_t Y = centre(g, oy);
+    for (int64_t ox = 0; ox < g.outW; ++ox) {
+      const int64_t X = centre(g, ox);
+      for (int64_t j = 0; j < g.D; ++j) {
+        const int64_t off_y = (j - g.R) * g.s2;
+        std::fill(acc, acc + g.D, 0.f);
+        for (int64_t dy = -g.kr; dy <= g.kr; ++dy) {
+          for (int64_t dx = -g.kr; dx <= g.kr; ++dx) {
+            const float* a = p1.at(g, Y + dy, X + dx);
+            const float* b = p2.at(g, Y + off_y + dy, X + dx - g.R * g.s2);
+            if (a == nullptr || b == nullptr) continue;
+            for (int64_t i0 = 0; i0 < g.D; i0 += kGroup) {
+              dot_block(static_cast<int>(std::min<int64_t>(kGroup, g.D - i0)), a, b + i0 * step, step, g.C,
+                        acc + i0);
+            }
+          }
+        }
+        float* o = out + j * g.D * plane + oy * g.outW + ox;
+        for (int64_t i = 0; i < g.D; ++i) o[i * plane] = acc[i] * norm;
+      }
+    }
+  }
+}
+
+// dst[c] = sum_t coef[t] * rows[t][c] over the n terms, for c in [0, C). The channel loop is blocked so
+// that a block of accumulators stays in registers while all terms stream through.
+template <int NV>
+LECIN_INLINE void axpy_block(int64_t n, const float* coef, const float* const* rows, int64_t c0, float* dst) {
+#if LECIN_VECTOR_EXT
+  vfloat s[NV];
+  for (int v = 0; v < NV; ++v) s[v] = vfloat{};
+  for (int64_t t = 0; t < n; ++t) {
+    const float w = coef[t];
+    const vfloat vw = vfloat{} + w;
+    const float* r = rows[t] + c0;
+    for (int v = 0; v < NV; ++v) {
+      vfloat vr;
+      vload(vr, r + v * kLanes);
+      s[v] += vw * vr;
+    }
+  }
+  for (int v = 0; v < NV; ++v) vstore(dst + c0 + v * kLanes, s[v]);
+#endif
+}
+
+LECIN_INLINE void axpy_rows(int64_t n, const float* coef, const float* const* rows, int64_t C, float* dst) {
+  int64_t c = 0;
+#if LECIN_VECTOR_EXT
+  constexpr int64_t kBlock = 8 * kLanes;
+  for (; c + kBlock <= C; c += kBlock) axpy_block<8>(n, coef, rows, c, dst);
+  for (; c + kLanes <= C; c += kLanes) axpy_block<1>(n, coef, rows, c, dst);
+#endif
+  for (; c < C; ++c) {
+    float s = 0.f;
+    for (int64_t t = 0; t < n; ++t) s += coef[t] * rows[t][c];
+    dst[c] = s;
+  }
+}
+
+// Gradient rows [y0, y1) of one batch item, channels-last (H, W, C), for input1 (which = 1) or input2.
+// gt: the output gradient of this item, channels-last (outH, outW, D*D). Each input pixel gathers the
+// terms coef * P_other[q] of every output element that read it, then sums them with axpy_rows.
+// coef, rows: scratch of D*D entries.
+LECIN_INLINE void backward_rows(int which, const Geometry& g, Padded other, const float* gt, float* grad,
+                                int64_t y0, int64_t y1, float* coef, const float** rows) {
+  const float norm = normaliser<float>(g);
+  const int64_t DD = g.D * g.D;
+  for (int64_t y = y0; y < y1; ++y) {
+    const int64_t yp = y + g.pad;
+    for (int64_t x = 0; x < g.W; ++x) {
+      const int64_t xp = x + g.pad;
+      int64_t n = 0;
+      for (int64_t ch = 0; ch < DD; ++ch) {
+        int64_t off_y, off_x;
+        displacement(g, ch, &off_y, &off_x);
+        // input1 at p meets input2 at p + off; input2 at q meets input1 at q - off.
+        const int64_t sign = which == 1 ? 1 : -1;
+        const float* r = other.at(g, yp + sign * off_y, xp + sign * off_x);
+        if (r == nullptr) continue;
+        // Window centres that put this pixel under tap (dy, dx): p - tap for input1, q - off - tap for 2.
+        const int64_t cy = which == 1 ? yp : yp - off_y;
+        const int64_t cx = which == 1 ? xp : xp - off_x;
+        float w = 0.f;
+        bool read = false;
+        for (int64_t dy = -g.kr; dy <= g.kr; ++dy) {
+          const int64_t oy = output_index(g, cy - dy, g.outH);
+          if (oy < 0) continue;
+          for (int64_t dx = -g.kr; dx <= g.kr; ++dx) {
+            const int64_t ox = output_index(g, cx - dx, g.outW);
+            if (ox < 0) continue;
+            w += gt[(oy * g.outW + ox) * DD + ch];
+            read = true;
+          }
+        }
+        if (!read) continue;
+        coef[n] = w * norm;
+        rows[n] = r;
+        ++n;
+      }
+      float* dst = grad + (y * g.W + x) * g.C;
+      if (n == 0) {
+        std::fill(dst, dst + g.C, 0.f);
+      } else {
+        axpy_rows(n, coef, rows, g.C, dst);
+      }
+    }
+  }
+}
+
+// Two builds of the same code: the baseline ISA, and AVX2+FMA chosen at run time on x86-64. `flatten`
+// inlines the whole call tree so the vector code is generated for the caller's target.
+void forward_rows_baseline(const Geometry& g, Padded p1, Padded p2, float* out, int64_t oy0, int64_t oy1,
+                           float* acc) {
+  forward_rows(g, p1, p2, out, oy0, oy1, acc);
+}
+void backward_rows_baseline(int which, const Geometry& g, Padded other, const float* gt, float* grad,
+                            int64_t y0, int64_t y1, float* coef, const float** rows) {
+  backward_rows(which, g, other, gt, grad, y0, y1, coef, rows);
+}
+
+#if LECIN_VECTOR_EXT && defined(__x86_64__)
+#define LECIN_HAVE_AVX2_BUILD 1
+__attribute__((target("avx2,fma"), flatten)) void forward_rows_avx2(const Geometry& g, Padded p1, Padded p2,
+                                                                     float* out, int64_t oy0, int64_t oy1,
+                                                                     float* acc) {
+  forward_rows(g, p1, p2, out, oy0, oy1, acc);
+}
+__attribute__((target("avx2,fma"), flatten)) void backward_rows_avx2(int which, const Geometry& g,
+                                                                      Padded other, const float* gt,
+                                                                      float* grad, int64_t y0, int64_t y1,
+                                                                      float* coef, const float** rows) {
+  backward_rows(which, g, other, gt, grad, y0, y1, coef, rows);
+}
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+#else
+#define LECIN_HAVE_AVX2_BUILD 0
+#endif
+
+// (C, H, W) -> zero-padded channels-last (H, W + 2*pad, C).
+at::Tensor to_padded_nhwc(const at::Tensor& item, int64_t pad) {
+  const int64_t C = item.size(0), H = item.size(1), W = item.size(2);
+  at::Tensor t = at::empty({H, W + 2 * pad, C}, item.options());
+  if (pad > 0) {
+    t.narrow(1, 0, pad).zero_();
+    t.narrow(1, W + pad, pad).zero_();
+  }
+  t.narrow(1, pad, W).copy_(item.permute({1, 2, 0}));
+  return t;
+}
+
+// Rows per parallel task: enough work to amortise the scheduling, at least a row.
+int64_t grain(int64_t work_per_row) {
+  return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, work_per_row));
+}
+
+void forward_float(const Geometry& g, const at::Tensor& input1, const at::Tensor& input2, at::Tensor& out) {
+  const int64_t N = input1.size(0);
+  const int64_t DD = g.D * g.D;
+#if LECIN_HAVE_AVX2_BUILD
+  const bool avx2 = cpu_has_avx2();
+#endif
+  for (int64_t b = 0; b < N; ++b) {
+    // One batch item at a time bounds the extra memory by two padded copies of one item.
+    const at::Tensor t1 = to_padded_nhwc(input1[b], g.pad);
+    const at::Tensor t2 = to_padded_nhwc(input2[b], g.pad);
+    const Padded p1{t1.data_ptr<float>(), t1.size(1)};
+    const Padded p2{t2.data_ptr<float>(), t2.size(1)};
+    float* out_b = out[b].data_ptr<float>();
+    const int64_t k = 2 * g.kr + 1;
+    at::parallel_for(0, g.outH, grain(g.outW * DD * g.C * k * k), [&](int64_t oy0, int64_t oy1) {
+      std::vector<float> acc(static_cast<size_t>(g.D));
+#if LECIN_HAVE_AVX2_BUILD
+      if (avx2) {
+        forward_rows_avx2(g, p1, p2, out_b, oy0, oy1, acc.data());
+        return;
+      }
+#endif
+      forward_rows_baseline(g, p1, p2, out_b, oy0, oy1, acc.data());
+    });
+  }
+}
+
+void backward_float(const Geometry& g, const at::Tensor& grad_output, const at::Tensor& input1,
+                    const at::Tensor& input2, at::Tensor& grad1, at::Tensor& grad2) {
+  const int64_t N = input1.size(0);
+  const int64_t DD = g.D * g.D;
+  const int64_t k = 2 * g.kr + 1;
+#if LECIN_HAVE_AVX2_BUILD
+  const bool avx2 = cpu_has_avx2();
+#endif
+  at::Tensor scratch = at::empty({g.H, g.W, g.C}, input1.options());
+  float* scratch_ptr = scratch.data_ptr<float>();
+  for (int64_t b = 0; b < N; ++b) {
+    const at::Tensor gt = grad_output[b].permute({1, 2, 0}).contiguous();
+    const float* gt_ptr = gt.data_ptr<float>();
+    for (int which = 1; which <= 2; ++which) {
+      const at::Tensor t = to_padded_nhwc(which == 1 ? input2[b] : input1[b], g.pad);
+      const Padded other{t.data_ptr<float>(), t.size(1)};
+      at::parallel_for(0, g.H, grain(g.W * DD * (g.C + k * k)), [&](int64_t y0, int64_t y1) {
+        std::vector<float> coef(static_cast<size_t>(DD));
+        std::vector<const float*> rows(static_cast<size_t>(DD));
+#if LECIN_HAVE_AVX2_BUILD
+        if (avx2) {
+          backward_rows_avx2(which, g, other, gt_ptr, scratch_ptr, y0, y1, coef.data(), rows.data());
+          return;
+        }
+#endif
+        backward_rows_baseline(which, g, other, gt_ptr, scratch_ptr, y0, y1, coef.data(), rows.data());
+      });
+      (which == 1 ? grad1 : grad2)[b].copy_(scratch.permute({2, 0, 1}));
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// float64 path: the shared per-element functions (the CUDA kernels' math)
+// ---------------------------------------------------------------------------------------------------
+template <typename scalar_t>
+void forward_elementwise(const Geometry& g, const at::Tensor& in1, const at::Tensor& in2, at::Tensor& out) {
+  const int64_t N = in1.size(0);
+  const int64_t DD = g.D * g.D;
+  const int64_t item = g.H * g.W * g.C;
+  const int64_t plane = g.outH * g.outW;
+  const scalar_t* p1 = in1.data_ptr<scalar_t>();
+  const scalar_t* p2 = in2.data_ptr<scalar_t>();
+  scalar_t* po = out.data_ptr<scalar_t>();
+  const scalar_t norm = normaliser<scalar_t>(g);
+  at::parallel_for(0, N * g.outH, grain(g.outW * DD * g.C), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / g.outH, oy = r % g.outH;
+      for (int64_t ch = 0; ch < DD; ++ch) {
+        for (int64_t ox = 0; ox < g.outW; ++ox) {
+          const scalar_t s =
+              forward_partial<scalar_t, scalar_t>(g, p1 + b * item, p2 + b * item, oy, ox, ch, 0, 1);
+          po[(b * DD + ch) * plane + oy * g.outW + ox] = s * norm;
+        }
+      }
+    }
+  });
+}
+
+template <typename scalar_t>
+void backward_elementwise(const Geometry& g, const at::Tensor& grad_output, const at::Tensor& in1,
+                          const at::Tensor& in2, at::Tensor& grad1, at::Tensor& grad2) {
+  const int64_t N = in1.size(0);
+  const int64_t item = g.H * g.W * g.C;
+  const int64_t grad_item = g.D * g.D * g.outH * g.outW;
+  const scalar_t* pg = grad_output.data_ptr<scalar_t>();
+  const scalar_t* p1 = in1.data_ptr<scalar_t>();
+  const scalar_t* p2 = in2.data_ptr<scalar_t>();
+  scalar_t* g1 = grad1.data_ptr<scalar_t>();
+  scalar_t* g2 = grad2.data_ptr<scalar_t>();
+  const scalar_t norm = normaliser<scalar_t>(g);
+  at::parallel_for(0, N * g.H, grain(g.W * g.C * g.D * g.D), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / g.H, y = r % g.H;
+      for (int64_t x = 0; x < g.W; ++x) {
+        for (int64_t c = 0; c < g.C; ++c) {
+          const int64_t idx = b * item + (y * g.W + x) * g.C + c;
+          g1[idx] = norm * backward_input1_element<scalar_t, scalar_t>(g, pg + b * grad_item, p2 + b * item, y,
+                                                                        x, c);
+          g2[idx] = norm * backward_input2_element<scalar_t, scalar_t>(g, pg + b * grad_item, p1 + b * item, y,
+                                                                        x, c);
+        }
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------------
+at::Tensor correlation_cpu(const at::Tensor& input1, const at::Tensor& input2, int64_t pad_size,
+                           int64_t kernel_size, int64_t max_displacement, int64_t stride1, int64_t stride2) {
+  const Geometry g =
+      check_and_geometry(input1, input2, pad_size, kernel_size, max_displacement, stride1, stride2);
+  TORCH_CHECK(input1.scalar_type() == at::kFloat || input1.scalar_type() == at::kDouble, kOp,
+              ": on the CPU input1 and input2 must be float32 or float64, got ", input1.scalar_type());
+  at::Tensor out = at::empty({input1.size(0), g.D * g.D, g.outH, g.outW}, input1.options());
+  if (out.numel() == 0) return out;
+  if (g.C == 0) return out.zero_();
+  if (input1.scalar_type() == at::kFloat) {
+    forward_float(g, input1, input2, out);
+  } else {
+    const at::Tensor in1 = input1.permute({0, 2, 3, 1}).contiguous();
+    const at::Tensor in2 = input2.permute({0, 2, 3, 1}).contiguous();
+    forward_elementwise<double>(g, in1, in2, out);
+  }
+  return out;
+}
+
+std::tuple<at::Tensor, at::Tensor> correlation_backward_cpu(const at::Tensor& grad_output,
+                                                            const at::Tensor& input1, const at::Tensor& input2,
+                                                            int64_t pad_size, int64_t kernel_size,
+                                                            int64_t max_displacement, int64_t stride1,
+                                                            int64_t stride2) {
+  const Geometry g =
+      check_and_geometry(input1, input2, pad_size, kernel_size, max_displacement, stride1, stride2);
+  TORCH_CHECK(input1.scalar_type() == at::kFloat || input1.scalar_type() == at::kDouble, kOp,
+              ": on the CPU input1 and input2 must be float32 or float64, got ", input1.scalar_type());
+  TORCH_CHECK(grad_output.dim() == 4 && grad_output.size(0) == input1.size(0) &&
+                  grad_output.size(1) == g.D * g.D && grad_output.size(2) == g.outH &&
+                  grad_output.size(3) == g.outW,
+              kOp, ": grad_output must have the output's shape [", input1.size(0), ", ", g.D * g.D, ", ", g.outH,
+              ", ", g.outW, "], got ", grad_output.sizes());
+  TORCH_CHECK(grad_output.scalar_type() == input1.scalar_type() && grad_output.device() == input1.device(), kOp,
+              ": grad_output must have the inputs' dtype and device");
+  at::Tensor grad1 = at::empty(input1.sizes(), input1.options());
+  at::Tensor grad2 = at::empty(input2.sizes(), input2.options());
+  if (grad1.numel() == 0) return {grad1, grad2};
+  const at::Tensor go = grad_output.contiguous();
+  if (input1.scalar_type() == at::kFloat) {
+    backward_float(g, go, input1, input2, grad1, grad2);
+  } else {
+    const at::Tensor in1 = input1.permute({0, 2, 3, 1}).contiguous();
+    const at::Tensor in2 = input2.permute({0, 2, 3, 1}).contiguous();
+    at::Tensor g1 = at::empty_like(in1);
+    at::Tensor g2 = at::empty_like(in2);
+    backward_elementwise<double>(g, go, in1, in2, g1, g2);
+    grad1.copy_(g1.permute({0, 3, 1, 2}));
+    grad2.copy_(g2.permute({0, 3, 1, 2}));
+  }
+  return {grad1, grad2};
+}
+
+}  // namespace
+}  // namespace correlation
+}  // namespace lecinpaint
+
+TORCH_LIBRARY_IMPL(lecinpaint, CPU, m) {
+  m.impl("correlation", &lecinpaint::correlation::correlation_cpu);
+  m.impl("_correlation_backward", &lecinpaint::correlation::correlation_backward_cpu);
+}
