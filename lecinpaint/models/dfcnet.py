@@ -357,17 +357,21 @@ def _to_grid(
     return f, m
 
 
-def laplace_fill(values: Tensor, hole: Tensor, iterations: int = 60) -> Tensor:
+_SOR_OMEGA = 1.6
+
+
+def laplace_fill(values: Tensor, hole: Tensor, iterations: int = 30) -> Tensor:
     """Fill ``values`` inside ``hole`` with a membrane (Laplace) interpolation of the values around it.
 
     Solves ``Δu = 0`` in the hole with the known values as boundary condition (zero normal derivative
     at the image border), coarse to fine: the hole is first filled on a half-size grid, recursively,
-    then refined by Jacobi iterations. Pixels outside the hole are returned unchanged.
+    then refined by red-black over-relaxed Gauss-Seidel sweeps. Pixels outside the hole are returned
+    unchanged.
 
     Args:
         values: ``(N, C, H, W)`` float.
         hole: ``(N, 1, H, W)`` bool, True where values are unknown.
-        iterations: Jacobi sweeps per level.
+        iterations: sweeps per level.
 
     Returns:
         ``(N, C, H, W)``; an image whose every pixel is in the hole gets zeros.
@@ -381,6 +385,23 @@ def laplace_fill(values: Tensor, hole: Tensor, iterations: int = 60) -> Tensor:
     hole = hole.bool()
     if not bool(hole.any()):
         return values
+    # Work on the hole's bounding box plus a one-pixel ring: that ring is known (or the image border),
+    # so the solution inside the box does not depend on anything outside it.
+    rows = hole.any(dim=3).any(dim=0).any(dim=0).nonzero()
+    cols = hole.any(dim=2).any(dim=0).any(dim=0).nonzero()
+    h, w = values.shape[-2:]
+    y0, y1 = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, h)
+    x0, x1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, w)
+    if (y0, y1, x0, x1) != (0, h, 0, w):
+        out = values.clone()
+        out[..., y0:y1, x0:x1] = _laplace_fill_box(values[..., y0:y1, x0:x1], hole[..., y0:y1, x0:x1], iterations)
+        return out
+    return _laplace_fill_box(values, hole, iterations)
+
+
+def _laplace_fill_box(values: Tensor, hole: Tensor, iterations: int) -> Tensor:
+    if not bool(hole.any()):
+        return values
     known = (~hole).to(values.dtype)
     h, w = values.shape[-2:]
     if min(h, w) >= 4:
@@ -389,17 +410,24 @@ def laplace_fill(values: Tensor, hole: Tensor, iterations: int = 60) -> Tensor:
         vsum = F.avg_pool2d(values * known, 2, ceil_mode=True) * 4
         coarse_known = ksum > 0
         coarse = torch.where(coarse_known, vsum / ksum.clamp_min(1), torch.zeros_like(vsum))
-        coarse = laplace_fill(coarse, ~coarse_known, iterations)
+        coarse = _laplace_fill_box(coarse, ~coarse_known, iterations)
         init = F.interpolate(coarse, scale_factor=2, mode="nearest")[..., :h, :w]
     else:
         cnt = known.sum(dim=(2, 3), keepdim=True)
         mean = (values * known).sum(dim=(2, 3), keepdim=True) / cnt.clamp_min(1)
         init = mean.expand_as(values)
     u = torch.where(hole, init, values)
+    # Red-black Gauss-Seidel with over-relaxation: converges far faster than Jacobi, also for the
+    # smooth error modes left where the hole meets the image border.
+    ys = torch.arange(h, device=values.device).view(h, 1)
+    xs = torch.arange(w, device=values.device).view(1, w)
+    red = ((ys + xs) % 2 == 0).view(1, 1, h, w)
+    phases = (hole & red, hole & ~red)
     for _ in range(iterations):
-        p = F.pad(u, (1, 1, 1, 1), mode="replicate")
-        avg = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
-        u = torch.where(hole, avg, values)
+        for phase in phases:
+            p = F.pad(u, (1, 1, 1, 1), mode="replicate")
+            avg = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
+            u = torch.where(phase, u + _SOR_OMEGA * (avg - u), u)
     return u
 
 

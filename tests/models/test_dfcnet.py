@@ -1,0 +1,323 @@
+"""DFC-Net: layout against DFGVI's checkpoints, loading, the stage-1/2/3 helpers, the Laplace pre-fill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from lecinpaint.models._weights import CheckpointError, CheckpointNotFoundError
+from lecinpaint.models.dfcnet import DFC_CHECKPOINTS, DFCNet, dfcnet, laplace_fill, load_dfc
+
+
+@pytest.fixture(scope="module")
+def stage1() -> DFCNet:
+    torch.manual_seed(0)
+    return dfcnet("1")
+
+
+@pytest.fixture
+def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    env_dir, hub_dir = tmp_path / "weights", tmp_path / "hub"
+    env_dir.mkdir()
+    hub_dir.mkdir()
+    monkeypatch.setenv("LECINPAINT_WEIGHTS", str(env_dir))
+    old = torch.hub.get_dir()
+    torch.hub.set_dir(str(hub_dir))
+    yield env_dir, hub_dir
+    torch.hub.set_dir(old)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Layout: DFGVI's ResNet uses torchvision's ResNet key names, so torchvision is an independent reference
+
+
+@pytest.mark.parametrize(
+    ("stage", "tv_builder", "cin", "cout", "n_params", "mib"),
+    [
+        ("1", torchvision.models.resnet50, 33, 2, 37_004_930, 141),
+        ("2", torchvision.models.resnet50, 66, 4, 37_108_676, 142),
+        ("movie", torchvision.models.resnet101, 33, 2, None, None),
+    ],
+)
+def test_keys_and_shapes_match_the_release(stage, tv_builder, cin, cout, n_params, mib) -> None:  # noqa: ANN001
+    with torch.device("meta"):
+        model = dfcnet(stage)
+        ref = tv_builder(weights=None).state_dict()
+    sd = model.state_dict()
+    backbone = {k: v for k, v in sd.items() if not k.startswith("layer5.")}
+    expected = {k: tuple(v.shape) for k, v in ref.items() if not k.startswith("fc.")}
+    expected["conv1.weight"] = (64, cin, 7, 7)
+    expected["conv1.bias"] = (64,)  # DFGVI's conv1 has a bias, torchvision's does not
+    assert {k: tuple(v.shape) for k, v in backbone.items()} == expected
+    head = {k: tuple(v.shape) for k, v in sd.items() if k.startswith("layer5.")}
+    if stage == "movie":
+        assert head == {"layer5.conv1.weight": (cout, 2048, 1, 1), "layer5.conv1.bias": (cout,)}
+    else:
+        assert head == {
+            "layer5.conv1.weight": (256, 2048, 5, 5),
+            "layer5.conv1.bias": (256,),
+            "layer5.conv2.weight": (128, 256, 3, 3),
+            "layer5.conv2.bias": (128,),
+            "layer5.conv3.weight": (cout, 128, 1, 1),
+            "layer5.conv3.bias": (cout,),
+        }
+        assert sum(p.numel() for p in model.parameters()) == n_params
+        # the released files are ~141 / ~142 MiB of float32 state
+        nbytes = sum(v.numel() * v.element_size() for v in sd.values())
+        assert round(nbytes / 2**20) == mib
+    # stage 3 is stage 2's architecture
+    if stage == "2":
+        with torch.device("meta"):
+            s3 = dfcnet("3").state_dict()
+        assert {k: v.shape for k, v in s3.items()} == {k: v.shape for k, v in sd.items()}
+
+
+def test_backbone_is_caffe_style_dilated_output_stride_8(stage1: DFCNet) -> None:
+    b = stage1.layer2[0]
+    assert b.conv1.stride == (2, 2) and b.conv2.stride == (1, 1)  # stride on the first 1x1
+    assert stage1.conv1.kernel_size == (7, 7) and stage1.conv1.stride == (2, 2) and stage1.conv1.bias is not None
+    assert stage1.maxpool.ceil_mode and stage1.maxpool.kernel_size == 3 and stage1.maxpool.stride == 2
+    assert all(blk.conv2.dilation == (2, 2) and blk.conv2.padding == (2, 2) for blk in stage1.layer3)
+    assert all(blk.conv2.dilation == (4, 4) and blk.conv2.padding == (4, 4) for blk in stage1.layer4)
+    with torch.no_grad():  # the backbone alone: the head is what costs at this size
+        stem = stage1.maxpool(stage1.relu(stage1.bn1(stage1.conv1(torch.randn(1, 33, 68, 44)))))
+        feats = stage1.layer4(stage1.layer3(stage1.layer2(stage1.layer1(stem))))
+    assert stem.shape[-2:] == (18, 12)  # ceil_mode: 34 -> 18 (floor would give 17)
+    assert feats.shape[1:] == (2048, 9, 6)  # output stride 8
+    with torch.no_grad():
+        assert stage1(torch.randn(1, 33, 20, 28)).shape == (1, 2, 20, 28)
+
+
+def test_batchnorm_stays_frozen_in_train_mode(stage1: DFCNet) -> None:
+    x = torch.randn(1, 33, 24, 24)
+    with torch.no_grad():
+        ref = stage1(x)
+        stage1.train()
+        try:
+            assert all(not m.training for m in stage1.modules() if isinstance(m, nn.BatchNorm2d))
+            out = stage1(x)
+            stats = stage1.bn1.running_mean.clone()
+        finally:
+            stage1.eval()
+    assert torch.equal(out, ref)
+    assert torch.equal(stats, stage1.bn1.running_mean)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints in DFGVI's format: {'n_iter', 'model'} with DataParallel's 'module.' prefix
+
+
+def _randomise_bn(model: nn.Module) -> None:
+    g = torch.Generator().manual_seed(5)
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+
+
+@pytest.fixture(scope="module")
+def stage1_checkpoint(stage1: DFCNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    _randomise_bn(stage1)
+    path = tmp_path_factory.mktemp("dfc") / "resnet50_stage1.pth"
+    torch.save({"n_iter": 120000, "model": {"module." + k: v for k, v in stage1.state_dict().items()}}, path)
+    return path
+
+
+def test_checkpoint_round_trip_gives_identical_outputs(stage1: DFCNet, stage1_checkpoint: Path) -> None:
+    loaded = load_dfc(stage1_checkpoint, stage=1)
+    assert isinstance(loaded, DFCNet) and not loaded.training
+    a, b = stage1.state_dict(), loaded.state_dict()
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.randn(1, 33, 24, 32)
+    with torch.no_grad():
+        assert torch.equal(stage1(x), loaded(x))
+
+
+def test_checkpoint_from_old_torch_without_num_batches_tracked(stage1: DFCNet, tmp_path: Path) -> None:
+    state = {"module." + k: v for k, v in stage1.state_dict().items() if not k.endswith("num_batches_tracked")}
+    p = tmp_path / "resnet50_stage1.pth"
+    torch.save({"n_iter": 1, "model": state}, p)
+    loaded = load_dfc(tmp_path, stage="1")  # a directory: the usual file name is used
+    assert torch.equal(loaded.layer4[2].bn3.running_var, stage1.layer4[2].bn3.running_var)
+    assert int(loaded.bn1.num_batches_tracked) == 0
+
+
+def test_wrong_variant_and_malformed_files_are_rejected(stage1_checkpoint: Path, tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match=r"shape mismatches: conv1\.weight"):
+        load_dfc(stage1_checkpoint, stage=2)
+    with pytest.raises(CheckpointError, match=r"missing keys: .*layer1\.0\.conv1\.weight"):
+        torch.save({"n_iter": 0, "model": {"module.conv1.weight": torch.zeros(64, 33, 7, 7)}}, tmp_path / "x.pth")
+        load_dfc(tmp_path / "x.pth", stage=1)
+    torch.save({"n_iter": 0, "model": {"module.conv1.weight": [1, 2]}}, tmp_path / "y.pth")
+    with pytest.raises(CheckpointError, match="expected layout"):
+        load_dfc(tmp_path / "y.pth", stage=1)
+    with pytest.raises(ValueError, match="stage"):
+        load_dfc(stage1_checkpoint, stage=4)
+
+
+def test_missing_checkpoint_error(isolated_dirs: tuple[Path, Path]) -> None:
+    env_dir, hub_dir = isolated_dirs
+    for stage in ("1", "2", "3", "movie"):
+        name = DFC_CHECKPOINTS[stage][0]
+        with pytest.raises(CheckpointNotFoundError) as info:
+            load_dfc(stage=stage)
+        msg = str(info.value)
+        assert name in msg
+        assert str(env_dir / name) in msg and str(hub_dir / "checkpoints" / name) in msg
+        assert "nbei/Deep-Flow-Guided-Video-Inpainting" in msg
+
+
+# ----------------------------------------------------------------------------------------------------
+# complete() / refine(): the inputs DFGVI's loaders build, and the blending
+
+
+def _capture(model: DFCNet, monkeypatch: pytest.MonkeyPatch, pred_fn) -> list[torch.Tensor]:  # noqa: ANN001
+    seen: list[torch.Tensor] = []
+
+    def fake_forward(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x.clone())
+        return pred_fn(x)
+
+    monkeypatch.setattr(model, "forward", fake_forward)
+    return seen
+
+
+def _flows_masks(t: int, h: int, w: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    flows = torch.randn(t, 2, h, w, generator=g) * 3
+    masks = torch.zeros(t, 1, h, w, dtype=torch.bool)
+    for i in range(t):
+        masks[i, 0, 4 + i : 12 + i, 6 : 14 + i] = True
+    return flows, masks
+
+
+def test_complete_builds_clipped_33_channel_windows(stage1: DFCNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    t_all, h, w = 7, 24, 32
+    flows, masks = _flows_masks(t_all, h, w)
+    seen = _capture(stage1, monkeypatch, lambda x: torch.zeros(x.shape[0], 2, *x.shape[-2:]))
+    # frame index as the "filled" flow, so the window order can be read back from the input
+    marker = lambda f, m: torch.arange(f.shape[0], dtype=f.dtype).view(-1, 1, 1, 1).expand_as(f) + 0.25  # noqa: E731
+    stage1.complete(flows, masks, targets=[0, 3, 6], prefill=marker, batch_size=2)
+    x = torch.cat(seen)
+    assert x.shape == (3, 33, h // 2, w // 2)  # half resolution
+    half_masks = torch.nn.functional.interpolate(masks.float(), size=(h // 2, w // 2), mode="nearest")
+    for row, t in enumerate([0, 3, 6]):
+        for k in range(11):
+            src = min(max(t - 5 + k, 0), t_all - 1)
+            assert torch.all(x[row, 3 * k] == src + 0.25) and torch.all(x[row, 3 * k + 1] == src + 0.25)
+            assert torch.equal(x[row, 3 * k + 2], half_masks[src, 0])
+
+
+def test_complete_blends_inside_hole_only_and_rescales(stage1: DFCNet, monkeypatch: pytest.MonkeyPatch) -> None:
+    t_all, h, w = 3, 24, 40
+    flows, masks = _flows_masks(t_all, h, w, seed=1)
+    pred = torch.tensor([1.5, -0.5]).view(1, 2, 1, 1)
+    seen = _capture(stage1, monkeypatch, lambda x: pred.expand(x.shape[0], 2, *x.shape[-2:]).clone())
+    out = stage1.complete(flows, masks)
+    assert out.shape == (t_all, 2, h, w)
+    m = masks.expand_as(flows)
+    assert torch.equal(out[~m], flows[~m])
+    # the network ran at 12 x 20: its flow is in those pixels, twice as large at full size
+    assert seen[0].shape[-2:] == (12, 20)
+    assert torch.allclose(out[:, 0][masks[:, 0]], torch.tensor(3.0))
+    assert torch.allclose(out[:, 1][masks[:, 0]], torch.tensor(-1.0))
+
+
+def test_complete_prefills_the_hole_with_laplace_at_half_resolution(
+    stage1: DFCNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h, w = 32, 48
+    ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    flow = torch.stack((0.2 * xs + 1, -0.1 * ys))[None]  # linear: harmonic, so the fill reproduces it
+    mask = torch.zeros(1, 1, h, w, dtype=torch.bool)
+    mask[..., 8:24, 12:36] = True
+    corrupted = flow.masked_fill(mask.expand_as(flow), 50.0)
+    seen = _capture(stage1, monkeypatch, lambda x: torch.zeros(x.shape[0], 2, *x.shape[-2:]))
+    stage1.complete(corrupted, mask)
+    x = seen[0][0, 15:17]  # the centre frame's (u, v)
+    small = torch.nn.functional.interpolate(flow, size=(16, 24), mode="bilinear", align_corners=False) * 0.5
+    torch.testing.assert_close(x, small[0], atol=0.02, rtol=0)
+
+
+def test_refine_builds_66_channels_and_splits_directions(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    model = DFCNet(66, 4, 50, "multi")
+    t_all, h, w = 4, 24, 32
+    fwd, masks = _flows_masks(t_all, h, w, seed=2)
+    bwd = -fwd + 0.5
+    pred = torch.tensor([1.0, 2.0, -3.0, -4.0]).view(1, 4, 1, 1)
+    seen = _capture(model, monkeypatch, lambda x: pred.expand(x.shape[0], 4, *x.shape[-2:]).clone())
+    f_out, b_out = model.refine(fwd, bwd, masks, targets=[1, 2], size=(h, w))
+    x = seen[0]
+    assert x.shape == (1, 66, h, w)
+    for k in range(11):
+        src = min(max(1 - 5 + k, 0), t_all - 1)
+        assert torch.equal(x[0, 3 * k : 3 * k + 2], fwd[src]) and torch.equal(x[0, 3 * k + 2], masks[src, 0].float())
+        assert torch.equal(x[0, 33 + 3 * k : 33 + 3 * k + 2], bwd[src])
+    m = masks[[1, 2]].expand(-1, 2, -1, -1)
+    assert torch.equal(f_out[~m], fwd[[1, 2]][~m]) and torch.equal(b_out[~m], bwd[[1, 2]][~m])
+    assert torch.all(f_out[:, 0][m[:, 0]] == 1.0) and torch.all(b_out[:, 1][m[:, 0]] == -4.0)
+    with pytest.raises(ValueError, match="stage-1"):
+        model.complete(fwd, masks)
+
+
+def test_complete_real_network_small(stage1: DFCNet) -> None:
+    flows, masks = _flows_masks(2, 32, 48, seed=3)
+    out = stage1.complete(flows, masks)
+    assert out.shape == (2, 2, 32, 48) and torch.isfinite(out).all()
+    m = masks.expand_as(flows)
+    assert torch.equal(out[~m], flows[~m])
+    assert not torch.allclose(out[m], flows[m])
+    with pytest.raises(ValueError, match="masks must be"):
+        stage1.complete(flows, masks[:1])
+    with pytest.raises(IndexError, match="outside"):
+        stage1.complete(flows, masks, targets=[2])
+
+
+# ----------------------------------------------------------------------------------------------------
+# The default pre-fill against a dense solve of the discrete Laplace equation
+
+
+def _dense_laplace(values: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """4-neighbour mean-value equations for the hole pixels, replicate border, solved exactly."""
+    h, w = values.shape
+    idx = -np.ones((h, w), int)
+    pts = np.argwhere(hole)
+    idx[hole] = np.arange(len(pts))
+    a = np.zeros((len(pts), len(pts)))
+    b = np.zeros(len(pts))
+    for r, (y, x) in enumerate(pts):
+        a[r, r] = 4.0
+        for dy, dx in ((-1, 0), (1, 0), (0, -1), (0, 1)):
+            yy, xx = min(max(y + dy, 0), h - 1), min(max(x + dx, 0), w - 1)
+            if hole[yy, xx]:
+                a[r, idx[yy, xx]] -= 1.0
+            else:
+                b[r] += values[yy, xx]
+    out = values.copy()
+    out[hole] = np.linalg.solve(a, b)
+    return out
+
+
+@pytest.mark.parametrize("touch_border", [False, True])
+def test_laplace_fill_matches_dense_solve(touch_border: bool) -> None:
+    rng = np.random.default_rng(0)
+    h, w = 22, 27
+    values = rng.normal(size=(h, w))
+    hole = np.zeros((h, w), bool)
+    hole[5:16, 7:20] = True
+    hole[9:12, 3:7] = True
+    if touch_border:
+        hole[0:6, 20:27] = True
+    ref = _dense_laplace(values, hole)
+    t = torch.from_numpy(np.stack([values, 2 * values]))[None].float()
+    m = torch.from_numpy(hole)[None, None]
+    out = laplace_fill(t.clone(), m)
+    np.testing.assert_allclose(out[0, 0].numpy(), ref, atol=0.01)
+    np.testing.assert_allclose(out[0, 1].numpy(), 2 * ref, atol=0.02)
+    assert torch.equal(out[0, :, ~m[0, 0]], t[0, :, ~m[0, 0]])
