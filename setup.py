@@ -128,16 +128,26 @@ def _extension():
     )
 
 
+def _copy_kernel_sources() -> None:
+    """Copy csrc/common and csrc/kernels into the package as lecinpaint/_csrc (for the cupy backend)."""
+    dest = os.path.join(ROOT, "lecinpaint", "_csrc")
+    for sub in ("common", "kernels"):
+        src = os.path.join(ROOT, "csrc", sub)
+        if os.path.isdir(src):
+            shutil.copytree(src, os.path.join(dest, sub), dirs_exist_ok=True)
+
+
 def main() -> None:
     from torch.utils.cpp_extension import BuildExtension
 
+    _copy_kernel_sources()
     packages = find_packages(include=["lecinpaint", "lecinpaint.*"])
     setup(
         packages=packages + ["lecinpaint.filter"],
         package_dir={"lecinpaint.filter": "ffmpeg_filter"},
         # The kernel sources travel with the package: cupy compiles them at run time (NVRTC) for
         # users with a GPU and no CUDA compiler.
-        package_data={"lecinpaint": ["csrc/**/*.h", "csrc/**/*.cuh"]},
+        package_data={"lecinpaint": ["_csrc/common/*.h", "_csrc/kernels/*.cuh"]},
         ext_modules=[_extension()],
         cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
     )
