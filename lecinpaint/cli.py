@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from fractions import Fraction
+from pathlib import Path
 from typing import Any, BinaryIO
 
 __all__ = [

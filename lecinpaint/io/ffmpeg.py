@@ -201,8 +201,15 @@ def decode_rgb(
     finished = False
     try:
         while True:
-            buf = proc.stdout.read(size)
-            if len(buf) < size:
+            buf = bytearray(size)  # a fresh, writable buffer per frame: consumers may keep the frames
+            view = memoryview(buf)
+            got = 0
+            while got < size:
+                k = proc.stdout.readinto(view[got:])
+                if not k:
+                    break
+                got += k
+            if got < size:
                 break
             yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
         finished = True
