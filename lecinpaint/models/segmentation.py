@@ -126,8 +126,9 @@ class PersonSegmenter(nn.Module):
         if n == 0 or h == 0 or w == 0:
             return x.new_zeros((n, h, w))
         if self.resize is not None and min(h, w) != self.resize:
-            s = self.resize / min(h, w)
-            size = (max(1, round(h * s)), max(1, round(w * s)))
+            # torchvision's rule: the shorter side becomes `resize`, the longer one is truncated
+            long = max(1, int(self.resize * max(h, w) / min(h, w)))
+            size = (self.resize, long) if h <= w else (long, self.resize)
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
         x = (x - self.mean) / self.std
         logits = self.model(x)["out"]
