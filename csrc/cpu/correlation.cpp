@@ -82,6 +82,25 @@ LECIN_INLINE float vsum(const vfloat& v) {
 }
 #endif
 
+#if LECIN_VECTOR_EXT
+// The lane sums of eight vectors at once, as one vector (pairwise, by shuffles): far fewer operations
+// than eight separate horizontal sums, which would otherwise cost ~20% of the forward.
+#define LECIN_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+LECIN_INLINE void vsum8(const vfloat* s, float* sums) {
+  vfloat t[4], u[2];
+  for (int k = 0; k < 4; ++k) {
+    t[k] = LECIN_SHUF(s[2 * k], s[2 * k + 1], 0, 8, 2, 10, 4, 12, 6, 14) +
+           LECIN_SHUF(s[2 * k], s[2 * k + 1], 1, 9, 3, 11, 5, 13, 7, 15);
+  }
+  for (int k = 0; k < 2; ++k) {
+    u[k] = LECIN_SHUF(t[2 * k], t[2 * k + 1], 0, 1, 8, 9, 4, 5, 12, 13) +
+           LECIN_SHUF(t[2 * k], t[2 * k + 1], 2, 3, 10, 11, 6, 7, 14, 15);
+  }
+  vstore(sums, LECIN_SHUF(u[0], u[1], 0, 1, 2, 3, 8, 9, 10, 11) + LECIN_SHUF(u[0], u[1], 4, 5, 6, 7, 12, 13, 14, 15));
+}
+#undef LECIN_SHUF
+#endif
+
 // acc[g] += sum_c a[c] * b[g*b_step + c] for g < G. G accumulators live in registers so that each load
 // of `a` serves G displacements.
 template <int G>
@@ -98,7 +117,13 @@ LECIN_INLINE void dot_group(const float* a, const float* b, int64_t b_step, int6
       s[k] += va * vb;
     }
   }
-  for (int k = 0; k < G; ++k) acc[k] += vsum(s[k]);
+  if constexpr (G == kLanes) {
+    float sums[kLanes];
+    vsum8(s, sums);
+    for (int k = 0; k < G; ++k) acc[k] += sums[k];
+  } else {
+    for (int k = 0; k < G; ++k) acc[k] += vsum(s[k]);
+  }
 #endif
   for (; c < C; ++c) {
     for (int k = 0; k < G; ++k) acc[k] += a[c] * b[k * b_step + c];
@@ -141,10 +166,12 @@ LECIN_INLINE void forward_rows(const Geometry& g, Padded p1, Padded p2, float* o
   const int64_t step = g.s2 * g.C;  // neighbouring horizontal displacements
   for (int64_t oy = oy0; oy < oy1; ++oy) {
     const int64_t Y = centre(g, oy);
-    for (int64_t ox = 0; ox < g.outW; ++ox) {
-      const int64_t X = centre(g, ox);
-      for (int64_t j = 0; j < g.D; ++j) {
-        const int64_t off_y = (j - g.R) * g.s2;
+    // One vertical displacement at a time, sweeping the row: the window of P2 that the horizontal
+    // displacements read (2*md+1 channel vectors per tap row) slides by one pixel and stays in cache.
+    for (int64_t j = 0; j < g.D; ++j) {
+      const int64_t off_y = (j - g.R) * g.s2;
+      for (int64_t ox = 0; ox < g.outW; ++ox) {
+        const int64_t X = centre(g, ox);
         std::fill(acc, acc + g.D, 0.f);
         for (int64_t dy = -g.kr; dy <= g.kr; ++dy) {
           for (int64_t dx = -g.kr; dx <= g.kr; ++dx) {

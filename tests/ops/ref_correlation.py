@@ -2,7 +2,7 @@
 
 Two formulations, neither shared with the code under test:
 - ``shift_and_mean``: kernel_size=1, stride1=1 only. For each displacement (dy, dx) in
-  ``range(-md, md+1, stride2)``, dy-major: ``mean_c(f1 * shift(pad(f2), dy, dx))``, cropped to the output.
+  ``range(-md, md+1, stride2)`` (md rounded down to a multiple of stride2), dy-major: ``mean_c(f1 * shift(pad(f2), dy, dx))``, cropped to the output.
   Differentiable, so autograd through it gives reference gradients.
 - ``explicit_loop``: the definition written out element by element in Python over a zero-padded copy,
   for any kernel_size and strides. Tiny inputs only.
@@ -30,9 +30,11 @@ def shift_and_mean(f1: Tensor, f2: Tensor, pad: int, md: int, s2: int) -> Tensor
     p1 = F.pad(f1.double(), [pad] * 4)
     p2 = F.pad(f2.double(), [pad] * 4)
     a = p1[:, :, md : md + oh, md : md + ow]
+    # Displacements j*s2 for |j| <= md // s2: when md is not a multiple of s2 the extreme one is absent.
+    steps = range(-(md // s2) * s2, (md // s2) * s2 + 1, s2)
     planes = []
-    for dy in range(-md, md + 1, s2):
-        for dx in range(-md, md + 1, s2):
+    for dy in steps:
+        for dx in steps:
             b = p2[:, :, md + dy : md + dy + oh, md + dx : md + dx + ow]
             planes.append((a * b).mean(1))
     return torch.stack(planes, 1)
