@@ -288,7 +288,9 @@ def test_default_engine_beats_per_frame_inpainting_inside_the_mask() -> None:
         from lecinpaint.engine import Config, Engine
     except ImportError as exc:
         pytest.skip(f"lecinpaint.engine is not importable yet: {exc}")
-    clip = make_clip(4, SMALL, 24, "static")
+    clip = make_clip(4, SMALL, 36, "static")
+    # The lecturer walks in this clip, so other frames show the board behind them.
+    assert not clip.writing.all()
     samples = list(clip.samples())
     frames = [s.frame for s in samples]
     engine_out = list(Engine(Config()).run(frames, masks=[s.gt_mask for s in samples]))

@@ -283,8 +283,28 @@ class Clip:
         x = ox + w * float(rng.uniform(0.15, 0.85))
         t = 0
         s = int(rng.integers(0, n_src))
-        facing_left = bool(rng.integers(0, 2))
+        # The lecturer walks in to a first spot, writes there, walks on, writes, ...
         while t < n:
+            # Walk to the next place.
+            lo_x, hi_x = ox + 0.15 * w, ox + 0.85 * w
+            for _ in range(20):
+                nx = float(rng.uniform(lo_x, hi_x))
+                if abs(nx - x) >= 0.2 * w:
+                    break
+            speed = w * float(rng.uniform(0.006, 0.010))
+            m = max(1, int(math.ceil(abs(nx - x) / speed)))
+            facing_left = nx < x
+            for k in range(m):
+                if t >= n:
+                    break
+                xs[t] = x + (nx - x) * (k + 1) / m
+                s += 1
+                src[t] = s
+                flip[t] = facing_left
+                t += 1
+            x = nx
+            if t >= n:
+                break
             # Stand and write.
             d = int(rng.integers(int(1.0 * self.fps), int(2.0 * self.fps) + 1))
             t1 = min(t + d, n)
@@ -306,24 +326,6 @@ class Clip:
                 reveal[order + 1] = np.floor(times)
                 pending[order] = False
             t = t1
-            # Walk to the next place.
-            lo_x, hi_x = ox + 0.15 * w, ox + 0.85 * w
-            for _ in range(20):
-                nx = float(rng.uniform(lo_x, hi_x))
-                if abs(nx - x) >= 0.2 * w:
-                    break
-            speed = w * float(rng.uniform(0.006, 0.010))
-            m = max(1, int(math.ceil(abs(nx - x) / speed)))
-            facing_left = nx < x
-            for k in range(m):
-                if t >= n:
-                    break
-                xs[t] = x + (nx - x) * (k + 1) / m
-                s += 1
-                src[t] = s
-                flip[t] = facing_left
-                t += 1
-            x = nx
         # Blobs the lecturer never reaches in this clip were written before it started.
         reveal[1:][pending] = -1
         self._x = xs

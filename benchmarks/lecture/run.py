@@ -104,6 +104,9 @@ def _seed_tier_kwargs() -> tuple[dict[str, Any] | None, str]:
 def available_systems(only: list[str] | None = None) -> list[System]:
     """Every system of the comparison, in report order; unavailable ones carry a ``skipped`` status."""
     systems = [System(name, "baseline", "truth", (lambda n=name: make_baseline(n))) for name in BASELINES]
+    if only and all(n in BASELINES for n in only):
+        # Do not import the engine (and torch) for baselines alone: the memory probes measure them bare.
+        return [s for s in systems if s.name in only]
     Engine, Config, why = _lecinpaint_import()
     tiers: list[tuple[str, dict[str, Any] | None, str]] = [("default", {}, "")]
     seed_kw, seed_why = _seed_tier_kwargs()
