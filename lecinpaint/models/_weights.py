@@ -91,9 +91,8 @@ def find_checkpoint(
                 return candidate
             looked.append(candidate)
     places = "\n".join(f"  - {p}" for p in looked)
-    hint = (
-        f"pass its path explicitly, or put it in ${WEIGHTS_ENV} or in {Path(torch.hub.get_dir()) / 'checkpoints'}"
-    )
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    hint = f"pass its path explicitly, or put it in ${WEIGHTS_ENV} or in {hub}"
     raise CheckpointNotFoundError(
         f"{what}: checkpoint file {filename!r} not found. Looked for:\n{places}\n"
         f"It comes from {source}. Download it there and {hint}."

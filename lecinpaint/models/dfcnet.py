@@ -80,7 +80,12 @@ class _Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int = 1, dilation: int = 1, downsample: nn.Module | None = None
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        dilation: int = 1,
+        downsample: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False)
@@ -141,7 +146,9 @@ class DFCNet(nn.Module):
     :meth:`complete` (stage 1) and :meth:`refine` (stages 2/3) build the inputs from flows and masks.
     """
 
-    def __init__(self, in_channels: int = 33, out_channels: int = 2, depth: int = 50, head: str = "multi") -> None:
+    def __init__(
+        self, in_channels: int = 33, out_channels: int = 2, depth: int = 50, head: str = "multi"
+    ) -> None:
         super().__init__()
         if depth not in _LAYERS:
             raise ValueError(f"DFCNet: depth must be 50 or 101, got {depth}")
@@ -380,7 +387,8 @@ def laplace_fill(values: Tensor, hole: Tensor, iterations: int = 30) -> Tensor:
         hole.shape[-2:] != values.shape[-2:]
     ):
         raise ValueError(
-            f"laplace_fill: hole must be (N, 1, H, W) matching values {tuple(values.shape)}, got {tuple(hole.shape)}"
+            f"laplace_fill: hole must be (N, 1, H, W) matching values {tuple(values.shape)}, "
+            f"got {tuple(hole.shape)}"
         )
     hole = hole.bool()
     if not bool(hole.any()):
@@ -394,7 +402,8 @@ def laplace_fill(values: Tensor, hole: Tensor, iterations: int = 30) -> Tensor:
     x0, x1 = max(int(cols[0]) - 1, 0), min(int(cols[-1]) + 2, w)
     if (y0, y1, x0, x1) != (0, h, 0, w):
         out = values.clone()
-        out[..., y0:y1, x0:x1] = _laplace_fill_box(values[..., y0:y1, x0:x1], hole[..., y0:y1, x0:x1], iterations)
+        box = (..., slice(y0, y1), slice(x0, x1))
+        out[box] = _laplace_fill_box(values[box], hole[box], iterations)
         return out
     return _laplace_fill_box(values, hole, iterations)
 

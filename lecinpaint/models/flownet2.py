@@ -328,7 +328,10 @@ class FlowNet2(nn.Module):
 
     @staticmethod
     def normalise(img0: Tensor, img1: Tensor) -> Tensor:
-        """``(imgs - mean) / 255`` stacked as ``(N, 6, H, W)``; mean per sample and channel over both frames."""
+        """``(imgs - mean) / 255`` stacked as ``(N, 6, H, W)``.
+
+        The mean is taken per sample and channel over both frames and all pixels.
+        """
         pair = torch.stack((img0, img1), dim=2)  # (N, 3, 2, H, W)
         mean = pair.mean(dim=(2, 3, 4), keepdim=True)
         x = (pair - mean) / _RGB_MAX
@@ -369,12 +372,12 @@ class FlowNet2(nn.Module):
         """Flow from ``img0`` to ``img1`` for frames of any size.
 
         Args:
-            img0, img1: ``(N, 3, H, W)`` or ``(3, H, W)`` RGB, values 0..255 (any float or uint8 dtype),
-                on the model's device.
+            img0, img1: ``(N, 3, H, W)`` or ``(3, H, W)`` RGB, values 0..255 (any float or uint8 dtype).
+                They are moved to the model's device.
 
         Returns:
             ``(N, 2, H, W)`` float32 flow in pixels of the input grid (channel 0 = dx), ``(2, H, W)``
-            for unbatched input.
+            for unbatched input, on the model's device.
 
         The frames are resized (bilinear, not cropped) to the next multiples of 64, ``H' x W'``; the
         network's flow is resized back (bilinear) and u is scaled by ``W / W'``, v by ``H / H'``.
@@ -385,7 +388,9 @@ class FlowNet2(nn.Module):
         _check_pair(img0, img1)
         h, w = img0.shape[-2:]
         hh, ww = _next_multiple(h, 64), _next_multiple(w, 64)
-        img0, img1 = img0.float(), img1.float()
+        param = next(self.parameters(), None)
+        dev = param.device if param is not None else img0.device
+        img0, img1 = img0.to(dev, torch.float32), img1.to(dev, torch.float32)
         if (hh, ww) != (h, w):
             img0 = F.interpolate(img0, size=(hh, ww), mode="bilinear", align_corners=False)
             img1 = F.interpolate(img1, size=(hh, ww), mode="bilinear", align_corners=False)

@@ -65,7 +65,7 @@ def checkpoint_url(kind: str) -> str:
 
 
 def checkpoint_name(kind: str) -> str:
-    """The file name of the ``kind`` weights in torch's hub cache, e.g. ``fcn_resnet101_coco-7ecb50ca.pth``."""
+    """The file name of the ``kind`` weights in torch's hub cache (``fcn_resnet101_coco-7ecb50ca.pth``...)."""
     return checkpoint_url(kind).rsplit("/", 1)[-1]
 
 
@@ -114,10 +114,13 @@ class PersonSegmenter(nn.Module):
             t = frames.unsqueeze(0) if frames.dim() == 3 else frames
             if t.dim() != 4 or t.shape[1] != 3:
                 raise ValueError(
-                    f"person segmenter: tensors must be RGB (N, 3, H, W) or (3, H, W), got {tuple(frames.shape)}"
+                    "person segmenter: tensors must be RGB (N, 3, H, W) or (3, H, W), "
+                    f"got {tuple(frames.shape)}"
                 )
             return t.to(dev).float()
-        raise TypeError(f"person segmenter: expected a numpy array or a torch tensor, got {type(frames).__name__}")
+        raise TypeError(
+            f"person segmenter: expected a numpy array or a torch tensor, got {type(frames).__name__}"
+        )
 
     @torch.no_grad()
     def forward(self, frames: np.ndarray | Tensor) -> Tensor:

@@ -44,7 +44,9 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path
         ("movie", torchvision.models.resnet101, 33, 2, None, None),
     ],
 )
-def test_keys_and_shapes_match_the_release(stage, tv_builder, cin, cout, n_params, mib) -> None:  # noqa: ANN001
+def test_keys_and_shapes_match_the_release(  # noqa: ANN001
+    stage, tv_builder, cin, cout, n_params, mib
+) -> None:
     with torch.device("meta"):
         model = dfcnet(stage)
         ref = tv_builder(weights=None).state_dict()
@@ -80,7 +82,8 @@ def test_keys_and_shapes_match_the_release(stage, tv_builder, cin, cout, n_param
 def test_backbone_is_caffe_style_dilated_output_stride_8(stage1: DFCNet) -> None:
     b = stage1.layer2[0]
     assert b.conv1.stride == (2, 2) and b.conv2.stride == (1, 1)  # stride on the first 1x1
-    assert stage1.conv1.kernel_size == (7, 7) and stage1.conv1.stride == (2, 2) and stage1.conv1.bias is not None
+    assert stage1.conv1.kernel_size == (7, 7) and stage1.conv1.stride == (2, 2)
+    assert stage1.conv1.bias is not None
     assert stage1.maxpool.ceil_mode and stage1.maxpool.kernel_size == 3 and stage1.maxpool.stride == 2
     assert all(blk.conv2.dilation == (2, 2) and blk.conv2.padding == (2, 2) for blk in stage1.layer3)
     assert all(blk.conv2.dilation == (4, 4) and blk.conv2.padding == (4, 4) for blk in stage1.layer4)
@@ -139,7 +142,9 @@ def test_checkpoint_round_trip_gives_identical_outputs(stage1: DFCNet, stage1_ch
 
 
 def test_checkpoint_from_old_torch_without_num_batches_tracked(stage1: DFCNet, tmp_path: Path) -> None:
-    state = {"module." + k: v for k, v in stage1.state_dict().items() if not k.endswith("num_batches_tracked")}
+    state = {
+        "module." + k: v for k, v in stage1.state_dict().items() if not k.endswith("num_batches_tracked")
+    }
     p = tmp_path / "resnet50_stage1.pth"
     torch.save({"n_iter": 1, "model": state}, p)
     loaded = load_dfc(tmp_path, stage="1")  # a directory: the usual file name is used
@@ -150,8 +155,8 @@ def test_checkpoint_from_old_torch_without_num_batches_tracked(stage1: DFCNet, t
 def test_wrong_variant_and_malformed_files_are_rejected(stage1_checkpoint: Path, tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"shape mismatches: conv1\.weight"):
         load_dfc(stage1_checkpoint, stage=2)
+    torch.save({"n_iter": 0, "model": {"module.conv1.weight": torch.zeros(64, 33, 7, 7)}}, tmp_path / "x.pth")
     with pytest.raises(CheckpointError, match=r"missing keys: .*layer1\.0\.conv1\.weight"):
-        torch.save({"n_iter": 0, "model": {"module.conv1.weight": torch.zeros(64, 33, 7, 7)}}, tmp_path / "x.pth")
         load_dfc(tmp_path / "x.pth", stage=1)
     torch.save({"n_iter": 0, "model": {"module.conv1.weight": [1, 2]}}, tmp_path / "y.pth")
     with pytest.raises(CheckpointError, match="expected layout"):
@@ -201,7 +206,9 @@ def test_complete_builds_clipped_33_channel_windows(stage1: DFCNet, monkeypatch:
     flows, masks = _flows_masks(t_all, h, w)
     seen = _capture(stage1, monkeypatch, lambda x: torch.zeros(x.shape[0], 2, *x.shape[-2:]))
     # frame index as the "filled" flow, so the window order can be read back from the input
-    marker = lambda f, m: torch.arange(f.shape[0], dtype=f.dtype).view(-1, 1, 1, 1).expand_as(f) + 0.25  # noqa: E731
+    def marker(f: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        return torch.arange(f.shape[0], dtype=f.dtype).view(-1, 1, 1, 1).expand_as(f) + 0.25
+
     stage1.complete(flows, masks, targets=[0, 3, 6], prefill=marker, batch_size=2)
     x = torch.cat(seen)
     assert x.shape == (3, 33, h // 2, w // 2)  # half resolution
@@ -213,7 +220,9 @@ def test_complete_builds_clipped_33_channel_windows(stage1: DFCNet, monkeypatch:
             assert torch.equal(x[row, 3 * k + 2], half_masks[src, 0])
 
 
-def test_complete_blends_inside_hole_only_and_rescales(stage1: DFCNet, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_complete_blends_inside_hole_only_and_rescales(
+    stage1: DFCNet, monkeypatch: pytest.MonkeyPatch
+) -> None:
     t_all, h, w = 3, 24, 40
     flows, masks = _flows_masks(t_all, h, w, seed=1)
     pred = torch.tensor([1.5, -0.5]).view(1, 2, 1, 1)
@@ -257,7 +266,8 @@ def test_refine_builds_66_channels_and_splits_directions(monkeypatch: pytest.Mon
     assert x.shape == (1, 66, h, w)
     for k in range(11):
         src = min(max(1 - 5 + k, 0), t_all - 1)
-        assert torch.equal(x[0, 3 * k : 3 * k + 2], fwd[src]) and torch.equal(x[0, 3 * k + 2], masks[src, 0].float())
+        assert torch.equal(x[0, 3 * k : 3 * k + 2], fwd[src])
+        assert torch.equal(x[0, 3 * k + 2], masks[src, 0].float())
         assert torch.equal(x[0, 33 + 3 * k : 33 + 3 * k + 2], bwd[src])
     m = masks[[1, 2]].expand(-1, 2, -1, -1)
     assert torch.equal(f_out[~m], fwd[[1, 2]][~m]) and torch.equal(b_out[~m], bwd[[1, 2]][~m])

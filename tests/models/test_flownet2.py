@@ -205,8 +205,11 @@ def test_estimate_resizes_frames_and_scales_flow() -> None:
     def fake(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         # a smooth, non-constant flow on the network's grid, in that grid's pixels
         hh, ww = a.shape[-2:]
-        ys, xs = torch.meshgrid(torch.arange(hh, dtype=a.dtype), torch.arange(ww, dtype=a.dtype), indexing="ij")
-        return torch.stack((torch.sin(xs / 9.0) * 5 + 3, torch.cos(ys / 7.0) * 4 - 1))[None].expand(a.shape[0], -1, -1, -1)
+        ys, xs = torch.meshgrid(
+            torch.arange(hh, dtype=a.dtype), torch.arange(ww, dtype=a.dtype), indexing="ij"
+        )
+        flow = torch.stack((torch.sin(xs / 9.0) * 5 + 3, torch.cos(ys / 7.0) * 4 - 1))
+        return flow[None].expand(a.shape[0], -1, -1, -1)
 
     stub = _StubFlowNet2(fake)
     flow = stub.estimate(img0, img1)
@@ -223,7 +226,8 @@ def test_estimate_resizes_frames_and_scales_flow() -> None:
 
 
 def test_estimate_constant_flow_scaling_and_unbatched() -> None:
-    stub = _StubFlowNet2(lambda a, b: torch.ones(a.shape[0], 2, *a.shape[-2:]) * torch.tensor([8.0, -4.0]).view(1, 2, 1, 1))
+    const = torch.tensor([8.0, -4.0]).view(1, 2, 1, 1)
+    stub = _StubFlowNet2(lambda a, b: torch.ones(a.shape[0], 2, *a.shape[-2:]) * const)
     img = torch.zeros(3, 100, 130, dtype=torch.uint8)  # -> 128 x 192
     flow = stub.estimate(img, img)
     assert stub.seen[0].shape == (1, 3, 128, 192)
@@ -284,8 +288,8 @@ def test_checkpoint_found_in_env_dir_then_hub_cache(
     (hub_dir / "checkpoints").mkdir()
     (hub_dir / "checkpoints" / FLOWNET2_CHECKPOINT).symlink_to(checkpoint)
     m = load_flownet2()  # from the hub cache
-    assert torch.equal(m.flownetfusion.conv0[0].weight, torch.load(checkpoint, weights_only=True)["state_dict"]
-                       ["flownetfusion.conv0.0.weight"])
+    saved = torch.load(checkpoint, weights_only=True)["state_dict"]
+    assert torch.equal(m.flownetfusion.conv0[0].weight, saved["flownetfusion.conv0.0.weight"])
     (env_dir / FLOWNET2_CHECKPOINT).write_bytes(b"not a checkpoint")  # env dir wins, and is read
     with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
         load_flownet2()
@@ -316,8 +320,9 @@ def test_malformed_checkpoints_are_rejected(tmp_path: Path) -> None:
     torch.save({"epoch": 1, "state_dict": {"flownetc.conv1.0.weight": torch.zeros(64, 3, 7, 7)}}, p)
     with pytest.raises(CheckpointError, match=r"missing keys: .*flownetc\.conv1\.0\.bias"):
         load_flownet2(p)
-    torch.save({"state_dict": {"flownetc.conv1.0.weight": torch.zeros(64, 6, 7, 7), "extra": torch.zeros(1)}}, p)
-    with pytest.raises(CheckpointError, match=r"unexpected keys: extra.*shape mismatches: flownetc\.conv1\.0\.weight"):
+    bad = {"flownetc.conv1.0.weight": torch.zeros(64, 6, 7, 7), "extra": torch.zeros(1)}
+    torch.save({"state_dict": bad}, p)
+    with pytest.raises(CheckpointError, match=r"unexpected keys: extra.*shape mismatches: flownetc\.conv1"):
         load_flownet2(p)
     p.write_bytes(b"\x00" * 100)
     with pytest.raises(CheckpointError, match="not a readable"):

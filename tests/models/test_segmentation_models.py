@@ -30,7 +30,8 @@ def originals() -> dict[str, torch.nn.Module]:
     for seed, (kind, (_, builder)) in enumerate(_ENUMS.items()):
         torch.manual_seed(seed)
         model = builder(weights=None, weights_backbone=None, num_classes=21, aux_loss=True).eval()
-        with torch.no_grad():  # random weights give logits in the thousands: tame them so softmax is not one-hot
+        # random weights give logits in the thousands: tame them so that softmax is not one-hot
+        with torch.no_grad():
             model.classifier[-1].weight.mul_(1e-3 if kind == "fcn" else 0.1)
         out[kind] = model
     return out
@@ -52,7 +53,9 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     torch.hub.set_dir(old)
 
 
-def _reference_probability(model: torch.nn.Module, weights, frames: np.ndarray, resize: int | None) -> torch.Tensor:  # noqa: ANN001
+def _reference_probability(  # noqa: ANN001
+    model: torch.nn.Module, weights, frames: np.ndarray, resize: int | None
+) -> torch.Tensor:
     """torchvision's own transform for these weights, softmax, person channel, resized back.
 
     The frames go in as floats in 0..1 (which the transform accepts as they are): given uint8 it would
