@@ -41,7 +41,7 @@ def flow_consistency(flow_ts: Tensor, flow_st: Tensor, threshold: float = 40.0) 
         >>> fwd = torch.full((1, 2, 4, 4), 0.5)
         >>> error, valid, mid = flow_consistency(fwd, -fwd, threshold=3.0)
         >>> float(error.max()), valid[0, 0].tolist(), float(mid[0, 0, 0, 0])
-        (0.0, [True, True, False, False], 0.5)
+        (0.0, [True, True, True, False], 0.5)
     """
     op = "flow_consistency"
     check_flow(op, flow_ts, "flow_ts")

@@ -120,3 +120,14 @@ def test_cuda_matches_cpu():
     fwd, bwd = make_pair(4, 33, 41, 4.0, 3.0)
     for got, ref in zip(flow_consistency(fwd.cuda(), bwd.cuda(), 3.0), flow_consistency(fwd, bwd, 3.0)):
         torch.testing.assert_close(got.cpu(), ref, rtol=1e-12, atol=1e-12)
+
+
+def test_wrapper_falls_back_to_pure_pytorch(monkeypatch):
+    import importlib
+
+    mod = importlib.import_module("lecinpaint.ops.flow_consistency")  # the module, not the function it exports
+
+    monkeypatch.setattr(mod, "backend_for", lambda t: "fallback")
+    fwd, bwd = make_pair(2, 7, 9, 2.0, 3.0)
+    for got, ref in zip(flow_consistency(fwd, bwd, 3.0), flow_consistency_ref(fwd, bwd, 3.0)):
+        torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)

@@ -149,3 +149,17 @@ def test_cuda_matches_cpu(mode):
     u8 = (src * 50).to(torch.uint8)
     w, v = flow_warp(u8.cuda(), flow.cuda(), "nearest")
     assert torch.equal(w.cpu(), flow_warp(u8, flow, "nearest")[0])
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_wrapper_falls_back_to_pure_pytorch(monkeypatch, mode):
+    import importlib
+
+    mod = importlib.import_module("lecinpaint.ops.flow_warp")  # the module, not the function it exports
+
+    monkeypatch.setattr(mod, "backend_for", lambda t: "fallback")
+    src, flow = make(2, 3, 6, 7, 3.0)
+    warped, valid = flow_warp(src, flow, mode)
+    ref_w, ref_v = flow_warp_ref(src, flow, mode)
+    assert torch.equal(valid, ref_v)
+    torch.testing.assert_close(warped, ref_w, rtol=1e-12, atol=1e-12)

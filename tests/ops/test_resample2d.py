@@ -171,3 +171,14 @@ def test_cuda_gradcheck_and_opcheck():
     x, f = x.cuda().requires_grad_(), (f + 0.25).cuda().requires_grad_()
     assert torch.autograd.gradcheck(resample2d, (x, f))
     torch.library.opcheck(torch.ops.lecinpaint.resample2d.default, (x, f))
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 6, 1), (1, 2, 1, 5), (1, 1, 1, 1)])
+def test_wrapper_falls_back_to_pure_pytorch(monkeypatch, shape):
+    import importlib
+
+    mod = importlib.import_module("lecinpaint.ops.resample2d")  # the module, not the function it exports
+
+    monkeypatch.setattr(mod, "backend_for", lambda t: "fallback")
+    x, f = make(*shape, 2.0)
+    torch.testing.assert_close(resample2d(x, f), resample2d_ref(x, f), rtol=1e-12, atol=1e-12)
