@@ -39,6 +39,7 @@ __all__ = [
 
 SEGMENTERS = ("mediapipe", "deeplabv3", "fcn")
 _MEDIAPIPE_MODELS = ("selfie", "pose", "combined")
+DEFAULT_MEDIAPIPE_MODEL = "selfie"
 
 
 @runtime_checkable
@@ -82,16 +83,16 @@ class MediaPipeSegmenter:
     """Person probability from mediapipe 0.10.21's bundled models, streaming (video mode).
 
     Args:
-        model: ``"selfie"`` (SelfieSegmentation, landscape model), ``"pose"`` (Pose with
-            ``enable_segmentation``, the bundled full landmark model), or ``"combined"`` (per-pixel
-            maximum of both).
+        model: ``"selfie"`` (SelfieSegmentation, general 256x256 model), ``"pose"`` (Pose with
+            ``enable_segmentation``, the bundled full landmark model; follows one person), or
+            ``"combined"`` (per-pixel maximum of both).
         smooth: let pose smooth its mask over time (mediapipe's ``smooth_segmentation``).
 
     Convention: ``__call__(frame)`` with ``(H, W, 3)`` uint8 RGB, frames of one stream in order;
     returns ``(H, W)`` float32 in [0, 1]; all zeros when no person is found.
     """
 
-    def __init__(self, model: str = "combined", *, smooth: bool = True) -> None:
+    def __init__(self, model: str = "selfie", *, smooth: bool = True) -> None:
         if model not in _MEDIAPIPE_MODELS:
             raise ValueError(f"mediapipe model must be one of {', '.join(_MEDIAPIPE_MODELS)}; got {model!r}")
         mp = _import_mediapipe()
@@ -99,8 +100,9 @@ class MediaPipeSegmenter:
         self._selfie: Any = None
         self._pose: Any = None
         if model in ("selfie", "combined"):
-            # model_selection=1: the landscape model (144x256 input), better suited to 16:9 video.
-            self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=1)
+            # model_selection=0, the general 256x256 model: it left fewer lecturer pixels outside the
+            # mask on the real whiteboard clip than the landscape model (see the module docstring).
+            self._selfie = mp.solutions.selfie_segmentation.SelfieSegmentation(model_selection=0)
         if model in ("pose", "combined"):
             # model_complexity=1 is the only pose landmark model inside the wheel (0 and 2 download).
             self._pose = mp.solutions.pose.Pose(
@@ -204,5 +206,3 @@ def make_segmenter(name: str = "mediapipe", *, device: str = "cpu", weights: str
         "(or give masks for objects other than people)"
     )
 
-
-DEFAULT_MEDIAPIPE_MODEL = "combined"
