@@ -2,6 +2,7 @@
 
     load_flownet2(path, device) -> FlowNet2        NVIDIA's FlowNet2_checkpoint.pth.tar
     load_dfc(path, stage, device) -> DFCNet        DFGVI's resnet50_stage1 / davis_stage2/3 / resnet101_movie
+    complete_flows(models, flows, holes)           DFC-Net stages 1(-3) on an 11-pair window
     load_person_segmenter(kind, weights, device)   torchvision FCN / DeepLabV3 ResNet-101, person probability
     read_flo / write_flo                           Middlebury .flo files
 
@@ -24,6 +25,7 @@ __all__ = [
     "DFCNet",
     "FlowNet2",
     "PersonSegmenter",
+    "complete_flows",
     "laplace_fill",
     "load_dfc",
     "load_flownet2",
@@ -36,6 +38,7 @@ _WHERE = {
     "CheckpointError": "_weights",
     "CheckpointNotFoundError": "_weights",
     "DFCNet": "dfcnet",
+    "complete_flows": "dfcnet",
     "laplace_fill": "dfcnet",
     "load_dfc": "dfcnet",
     "FlowNet2": "flownet2",

@@ -29,7 +29,7 @@ Flows are in pixels of the grid the network runs on; masks are 1 in the hole.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,7 @@ __all__ = [
     "DFC_SOURCE",
     "DFCNet",
     "PrefillFn",
+    "complete_flows",
     "dfcnet",
     "laplace_fill",
     "load_dfc",
@@ -438,6 +439,67 @@ def _laplace_fill_box(values: Tensor, hole: Tensor, iterations: int) -> Tensor:
             avg = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
             u = torch.where(phase, u + _SOR_OMEGA * (avg - u), u)
     return u
+
+
+def complete_flows(
+    models: Mapping[int | str, DFCNet],
+    flows: Tensor,
+    holes: Tensor,
+    *,
+    prefill: PrefillFn | None = None,
+    scales: Mapping[int | str, float] | None = None,
+    batch_size: int = 2,
+) -> Tensor:
+    """Complete the forward and backward flow of the centre pair of a window with DFC-Net's stages.
+
+    Args:
+        models: ``{1: stage-1 model}`` (or ``{"movie": ...}``), optionally with ``2`` and ``3`` (the
+            refinement stages), as returned by :func:`load_dfc`. Keys may be ints or strings.
+        flows: ``(T, 2, 2, h, w)``: for each of T consecutive pairs (T = 11 for DFGVI's window, the
+            ends repeated where the stream is shorter) the forward and the backward flow, pixels.
+        holes: ``(T, h, w)`` or ``(T, 1, h, w)`` bool, True where the flows must be replaced.
+        prefill: the Laplace fill used before stage 1 (default :func:`laplace_fill`), called as
+            ``prefill(flow (N, 2, h', w'), hole (N, 1, h', w') bool)``.
+        scales: the resolution each stage runs at, as a fraction of ``(h, w)``; default
+            ``{1: 0.5, 2: 2/3, 3: 1.0}``, the proportions of DFGVI (stage 1 at half the image size,
+            stage 2 at 320x600 and stage 3 at 480x840 for 480x840 frames).
+        batch_size: windows per network call.
+
+    Returns:
+        ``(2, 2, h, w)``: the centre pair's completed forward and backward flows (only the hole changes).
+
+    Stage 1 completes each direction on its own. With refinement stages, every stage needs the previous
+    stage's result for all T pairs, so stage 1 (and stage 2 before stage 3) runs on all T pairs with
+    windows clipped to the T given: near the window's ends this sees fewer neighbours than a
+    whole-video run would.
+    """
+    stages = {str(k): v for k, v in models.items()}
+    first = stages.get("1", stages.get("movie"))
+    if first is None:
+        raise ValueError(
+            f"complete_flows: a stage-1 (or 'movie') model is required, got stages {sorted(stages)}"
+        )
+    unknown = set(stages) - set(DFC_CHECKPOINTS)
+    if unknown:
+        raise ValueError(f"complete_flows: unknown stages {sorted(unknown)}; use 1, 2, 3 or 'movie'")
+    if flows.dim() != 5 or flows.shape[1:3] != (2, 2):
+        raise ValueError(f"complete_flows: flows must be (T, 2, 2, h, w), got {tuple(flows.shape)}")
+    frac = {"1": 0.5, "movie": 0.5, "2": 2.0 / 3.0, "3": 1.0}
+    if scales is not None:
+        frac.update({str(k): float(v) for k, v in scales.items()})
+    t_all = flows.shape[0]
+    centre = t_all // 2
+    later = [s for s in ("2", "3") if s in stages]
+    targets = list(range(t_all)) if later else [centre]
+    fwd = first.complete(flows[:, 0], holes, targets, prefill=prefill, scale=frac["1"], batch_size=batch_size)
+    bwd = first.complete(flows[:, 1], holes, targets, prefill=prefill, scale=frac["1"], batch_size=batch_size)
+    h, w = flows.shape[-2:]
+    for i, s in enumerate(later):
+        size = (max(8, round(h * frac[s])), max(8, round(w * frac[s])))
+        tg = [centre] if i == len(later) - 1 else targets
+        fwd, bwd = stages[s].refine(fwd, bwd, holes, tg, size=size, batch_size=batch_size)
+    c = 0 if fwd.shape[0] == 1 else centre
+    return torch.stack((fwd[c], bwd[c]))
 
 
 def dfcnet(stage: str = "1") -> DFCNet:

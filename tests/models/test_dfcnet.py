@@ -11,7 +11,14 @@ import torchvision
 from torch import nn
 
 from lecinpaint.models._weights import CheckpointError, CheckpointNotFoundError
-from lecinpaint.models.dfcnet import DFC_CHECKPOINTS, DFCNet, dfcnet, laplace_fill, load_dfc
+from lecinpaint.models.dfcnet import (
+    DFC_CHECKPOINTS,
+    DFCNet,
+    complete_flows,
+    dfcnet,
+    laplace_fill,
+    load_dfc,
+)
 
 
 @pytest.fixture(scope="module")
@@ -287,6 +294,71 @@ def test_complete_real_network_small(stage1: DFCNet) -> None:
         stage1.complete(flows, masks[:1])
     with pytest.raises(IndexError, match="outside"):
         stage1.complete(flows, masks, targets=[2])
+
+
+class _StubDFC(DFCNet):
+    """A DFCNet whose network is replaced by ``fn``; records its inputs (no ResNet is built)."""
+
+    def __init__(self, cin: int, cout: int, fn) -> None:  # noqa: ANN001
+        nn.Module.__init__(self)
+        self.in_channels, self.out_channels, self.fn = cin, cout, fn
+        self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)  # gives the model a device
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen.append(x.clone())
+        return self.fn(x)
+
+
+def _const(values: list[float]):  # noqa: ANN202
+    v = torch.tensor(values).view(1, -1, 1, 1)
+    return lambda x: v.expand(x.shape[0], -1, *x.shape[-2:]).clone()
+
+
+def test_complete_flows_stage1_only_runs_the_centre_per_direction() -> None:
+    t_all, h, w = 11, 24, 32
+    fwd, masks = _flows_masks(t_all, h, w, seed=4)
+    flows = torch.stack((fwd, fwd * -2 + 1), dim=1)  # (T, 2 directions, 2, h, w)
+    s1 = _StubDFC(33, 2, _const([0.5, -1.0]))
+    out = complete_flows({1: s1}, flows, masks[:, 0])
+    assert out.shape == (2, 2, h, w)
+    assert len(s1.seen) == 2 and all(x.shape == (1, 33, 12, 16) for x in s1.seen)
+    # the centre entry (channels 15-17) of each call comes from its own direction, at half size
+    small_mask = torch.nn.functional.interpolate(masks[5:6].float(), size=(12, 16), mode="nearest")
+    known = ~small_mask.bool()[0, 0]
+    for d in range(2):
+        half = torch.nn.functional.interpolate(flows[5:6, d], size=(12, 16), mode="bilinear") * 0.5
+        torch.testing.assert_close(s1.seen[d][0, 15:17][:, known], half[0][:, known])
+    hole = masks[5, 0]
+    for d in range(2):
+        assert torch.equal(out[d][:, ~hole], flows[5, d][:, ~hole])
+        assert torch.allclose(out[d, 0][hole], torch.tensor(1.0))
+        assert torch.allclose(out[d, 1][hole], torch.tensor(-2.0))
+
+
+def test_complete_flows_with_refinement_stages() -> None:
+    t_all, h, w = 11, 24, 36
+    fwd, masks = _flows_masks(t_all, h, w, seed=5)
+    flows = torch.stack((fwd, -fwd), dim=1)
+    s1 = _StubDFC(33, 2, _const([1.0, 1.0]))
+    s2 = _StubDFC(66, 4, _const([2.0, 2.0, -2.0, -2.0]))
+    s3 = _StubDFC(66, 4, _const([3.0, 4.0, -5.0, -6.0]))
+    out = complete_flows({"1": s1, "2": s2, "3": s3}, flows, masks, batch_size=4)
+    # stage 1 and 2 on all 11 pairs (stage 1 once per direction), stage 3 on the centre only
+    assert sum(x.shape[0] for x in s1.seen) == 22
+    assert sum(x.shape[0] for x in s2.seen) == 11 and s2.seen[0].shape[-2:] == (16, 24)  # 2/3 of 24 x 36
+    assert len(s3.seen) == 1 and s3.seen[0].shape == (1, 66, 24, 36)
+    # stage 3 sees stage 2's result in the hole of the centre pair (channels 15-16 forward, 48-49 backward)
+    hole = masks[5, 0]
+    c3 = s3.seen[0][0]
+    assert torch.allclose(c3[15][hole], torch.tensor(2.0 * 36 / 24))  # up-sampled, values rescaled
+    assert torch.allclose(c3[48][hole], torch.tensor(-2.0 * 24 / 16))
+    assert torch.equal(c3[15][~hole], flows[5, 0, 0][~hole])
+    assert torch.allclose(out[0, 0][hole], torch.tensor(3.0))
+    assert torch.allclose(out[1, 1][hole], torch.tensor(-6.0))
+    assert torch.equal(out[1][:, ~hole], flows[5, 1][:, ~hole])
+    with pytest.raises(ValueError, match="stage-1"):
+        complete_flows({2: s2}, flows, masks)
 
 
 # ----------------------------------------------------------------------------------------------------
