@@ -14,6 +14,7 @@ every place it was looked for, and where the file comes from.
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -99,15 +100,40 @@ def find_checkpoint(
     )
 
 
+def _numpy_safe_globals() -> list[Any]:
+    """numpy scalars and arrays, under their numpy 2 and numpy 1 names, for ``weights_only`` loading.
+
+    Old training scripts stored metrics such as FlowNet2's ``best_EPE`` as numpy scalars; these
+    reconstructors build plain numbers and arrays and run no other code.
+    """
+    import numpy as np
+
+    core = np._core.multiarray if hasattr(np, "_core") else np.core.multiarray
+    allowed: list[Any] = [np.ndarray, np.dtype, core.scalar, core._reconstruct]
+    allowed += [
+        (core.scalar, "numpy.core.multiarray.scalar"),
+        (core._reconstruct, "numpy.core.multiarray._reconstruct"),
+    ]
+    allowed += [type(np.dtype(t)) for t in (np.float16, np.float32, np.float64, np.int32, np.int64, np.bool_)]
+    return allowed
+
+
 def load_checkpoint_file(file: Path, *, what: str) -> Any:
     """``torch.load`` a checkpoint on the CPU with ``weights_only=True``.
 
+    Tensors, plain containers and numbers load as they are; numpy scalars and arrays (which old
+    checkpoints use for their metrics) are also accepted. Nothing else is unpickled.
+
     Raises:
-        CheckpointError: the file is not a readable PyTorch checkpoint, or holds more than tensors and
-            plain containers (a pickle that ``weights_only`` refuses).
+        CheckpointError: the file is not a readable PyTorch checkpoint, or holds objects that
+            ``weights_only`` loading refuses.
     """
     try:
-        return torch.load(file, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(file, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            with torch.serialization.safe_globals(_numpy_safe_globals()):
+                return torch.load(file, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for bad files
         raise CheckpointError(
             f"{what}: {file} is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc}). "

@@ -317,7 +317,9 @@ def test_malformed_checkpoints_are_rejected(tmp_path: Path) -> None:
     torch.save({"epoch": 1, "best_EPE": 1.0}, p)
     with pytest.raises(CheckpointError, match="expected layout"):
         load_flownet2(p)
-    torch.save({"epoch": 1, "state_dict": {"flownetc.conv1.0.weight": torch.zeros(64, 3, 7, 7)}}, p)
+    # best_EPE as a numpy scalar (as old training scripts stored it) is read: the error is about keys
+    one = {"flownetc.conv1.0.weight": torch.zeros(64, 3, 7, 7)}
+    torch.save({"epoch": 1, "state_dict": one, "best_EPE": np.float64(1.5)}, p)
     with pytest.raises(CheckpointError, match=r"missing keys: .*flownetc\.conv1\.0\.bias"):
         load_flownet2(p)
     bad = {"flownetc.conv1.0.weight": torch.zeros(64, 6, 7, 7), "extra": torch.zeros(1)}
