@@ -198,6 +198,7 @@ class DFCNet(nn.Module):
         return self
 
     def forward(self, x: Tensor) -> Tensor:
+        """``(N, in_channels, H, W)`` -> ``(N, out_channels, H, W)`` (flow in pixels of this grid)."""
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"DFCNet: expected input (N, {self.in_channels}, H, W), got {tuple(x.shape)}"
@@ -383,6 +384,16 @@ def laplace_fill(values: Tensor, hole: Tensor, iterations: int = 30) -> Tensor:
 
     Returns:
         ``(N, C, H, W)``; an image whose every pixel is in the hole gets zeros.
+
+    Example:
+        >>> import torch
+        >>> ys, xs = torch.meshgrid(torch.arange(16.0), torch.arange(20.0), indexing="ij")
+        >>> ramp = (0.5 * xs - ys)[None, None]             # linear, hence harmonic
+        >>> hole = torch.zeros(1, 1, 16, 20, dtype=torch.bool)
+        >>> hole[..., 4:12, 5:15] = True
+        >>> filled = laplace_fill(ramp.masked_fill(hole, 99.0), hole)
+        >>> bool((filled - ramp).abs().max() < 1e-2)
+        True
     """
     if hole.dim() != 4 or hole.shape[1] != 1 or hole.shape[0] != values.shape[0] or (
         hole.shape[-2:] != values.shape[-2:]

@@ -2,6 +2,15 @@
 
 Layout, little-endian: the float32 tag 202021.25 (the bytes ``PIEH``), int32 width, int32 height, then
 ``height * width * 2`` float32 values, row by row, u and v interleaved (u = dx, v = dy, pixels).
+
+Example:
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> flow = np.zeros((4, 6, 2), np.float32); flow[..., 0] = 1.5
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.flo")
+    >>> write_flo(path, flow)
+    >>> bool(np.array_equal(read_flo(path), flow))
+    True
 """
 
 from __future__ import annotations

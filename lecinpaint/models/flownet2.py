@@ -322,7 +322,7 @@ class FlowNet2(nn.Module):
         self.flownets_2 = FlowNetS()
         self.flownets_d = FlowNetSD()
         self.flownetfusion = FlowNetFusion()
-        # Inference only: the checkpoint is used frozen, and eval() keeps the (absent) BN question moot.
+        # Inference only: the checkpoint's weights are used frozen.
         self.requires_grad_(False)
         self.eval()
 
@@ -344,8 +344,9 @@ class FlowNet2(nn.Module):
         return torch.cat((x, warped, flow / self.div_flow, err), dim=1)
 
     def forward(self, img0: Tensor, img1: Tensor) -> Tensor:
+        """Flow from ``img0`` to ``img1``, ``(N, 3, H, W)`` RGB 0..255, H and W multiples of 64."""
         _check_pair(img0, img1)
-        n, _, h, w = img0.shape
+        h, w = img0.shape[-2:]
         if h % 64 or w % 64:
             raise ValueError(
                 f"FlowNet2.forward: height and width must be multiples of 64, got {h}x{w}; "
