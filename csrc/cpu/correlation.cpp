@@ -1,11 +1,14 @@
 // CPU kernels of lecinpaint::correlation (FlowNet2's correlation layer) and its backward.
 //
 // Two paths:
-//   float32  the fast path. Each batch item is copied once to channels-last (H, W+2*pad, C) with zero
-//            columns for the horizontal padding, so every term of the correlation is a dot product (or,
-//            in the backward, an axpy) of contiguous channel vectors. These are register-blocked over
-//            displacements and written with GCC/Clang vector extensions; on x86-64 an AVX2+FMA build of
-//            the same code is chosen at run time. Rows of the padding are skipped, not stored.
+//   float32  the fast path. The input read at every displacement (input2 in the forward, the other
+//            input in the backward) is copied, one batch item at a time, to channels-last
+//            (H, W+2*pad, C) with zero columns for the horizontal padding; the forward's input1 rows are
+//            gathered per output row into a small per-thread buffer. Every term of the correlation is
+//            then a dot product (in the backward, an axpy) of contiguous channel vectors. These are
+//            register-blocked over displacements and written with GCC/Clang vector extensions; on x86-64
+//            an AVX2+FMA build of the same code is chosen at run time. Padding rows are skipped, not
+//            stored. Extra memory: about one input batch item, far less than the output.
 //   float64  the per-element functions of csrc/common/correlation.h, i.e. the very code the CUDA
 //            kernels run, so that the CPU tests (gradcheck is float64) check the GPU math too.
 // Both parallelise over output rows (forward) or input rows (backward) with at::parallel_for; the
@@ -145,15 +148,18 @@ LECIN_INLINE void dot_block(int n, const float* a, const float* b, int64_t b_ste
   }
 }
 
-// Channels-last copies of one batch item, padded with zero columns: t(row, xp, c) = P(row+pad, xp, c).
+// Channels-last rows of one batch item with zero columns for the horizontal padding: the channel vector
+// of padded (yp, xp) is data + ((yp - row0) * Wp + xp) * C for the `rows` stored rows from row0 on.
 struct Padded {
   const float* data;
-  int64_t Wp;  // W + 2*pad
+  int64_t Wp;    // W + 2*pad
+  int64_t row0;  // padded row of the first stored row
+  int64_t rows;  // number of stored rows; every other row is zero padding
   // The channel vector at padded (yp, xp), or nullptr when that is zero padding (a padding row, or
   // beyond the padded columns, which only the backward's gathers can ask for).
   LECIN_INLINE const float* at(const Geometry& g, int64_t yp, int64_t xp) const {
-    const int64_t y = yp - g.pad;
-    if (y < 0 || y >= g.H || xp < 0 || xp >= Wp) return nullptr;
+    const int64_t y = yp - row0;
+    if (y < 0 || y >= rows || xp < 0 || xp >= Wp) return nullptr;
     return data + (y * Wp + xp) * g.C;
   }
 };
@@ -325,29 +331,52 @@ int64_t grain(int64_t work_per_row) {
   return std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(1, work_per_row));
 }
 
+// Copies input rows [y0, y0 + rows) of one NCHW batch item into a zero-column-padded channels-last
+// buffer (rows, Wp, C) whose padding columns are already zero.
+void gather_rows(const Geometry& g, const float* item, int64_t y0, int64_t rows, int64_t Wp, float* buf) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = buf + (r * Wp + g.pad) * g.C;
+    for (int64_t c = 0; c < g.C; ++c) {
+      const float* src = item + (c * g.H + y0 + r) * g.W;
+      for (int64_t x = 0; x < g.W; ++x) dst[x * g.C + c] = src[x];
+    }
+  }
+}
+
 void forward_float(const Geometry& g, const at::Tensor& input1, const at::Tensor& input2, at::Tensor& out) {
   const int64_t N = input1.size(0);
   const int64_t DD = g.D * g.D;
+  const int64_t k = 2 * g.kr + 1;
+  const int64_t Wp = g.W + 2 * g.pad;
 #if LECIN_HAVE_AVX2_BUILD
   const bool avx2 = cpu_has_avx2();
 #endif
+  const at::Tensor in1 = input1.contiguous();
+  const float* in1_ptr = in1.data_ptr<float>();
   for (int64_t b = 0; b < N; ++b) {
-    // One batch item at a time bounds the extra memory by two padded copies of one item.
-    const at::Tensor t1 = to_padded_nhwc(input1[b], g.pad);
+    // Extra memory: one channels-last copy of input2's batch item (read at every displacement) and,
+    // per thread, the k rows of input1 that the current output row reads.
     const at::Tensor t2 = to_padded_nhwc(input2[b], g.pad);
-    const Padded p1{t1.data_ptr<float>(), t1.size(1)};
-    const Padded p2{t2.data_ptr<float>(), t2.size(1)};
+    const Padded p2{t2.data_ptr<float>(), Wp, g.pad, g.H};
+    const float* item1 = in1_ptr + b * g.C * g.H * g.W;
     float* out_b = out[b].data_ptr<float>();
-    const int64_t k = 2 * g.kr + 1;
     at::parallel_for(0, g.outH, grain(g.outW * DD * g.C * k * k), [&](int64_t oy0, int64_t oy1) {
       std::vector<float> acc(static_cast<size_t>(g.D));
+      std::vector<float> rows1(static_cast<size_t>(k * Wp * g.C), 0.f);
+      for (int64_t oy = oy0; oy < oy1; ++oy) {
+        const int64_t Y = centre(g, oy);
+        const int64_t first = std::max(Y - g.kr, g.pad);
+        const int64_t last = std::min(Y + g.kr, g.pad + g.H - 1);
+        const Padded p1{rows1.data(), Wp, first, std::max<int64_t>(0, last - first + 1)};
+        gather_rows(g, item1, first - g.pad, p1.rows, Wp, rows1.data());
 #if LECIN_HAVE_AVX2_BUILD
-      if (avx2) {
-        forward_rows_avx2(g, p1, p2, out_b, oy0, oy1, acc.data());
-        return;
-      }
+        if (avx2) {
+          forward_rows_avx2(g, p1, p2, out_b, oy, oy + 1, acc.data());
+          continue;
+        }
 #endif
-      forward_rows_baseline(g, p1, p2, out_b, oy0, oy1, acc.data());
+        forward_rows_baseline(g, p1, p2, out_b, oy, oy + 1, acc.data());
+      }
     });
   }
 }
@@ -367,7 +396,7 @@ void backward_float(const Geometry& g, const at::Tensor& grad_output, const at::
     const float* gt_ptr = gt.data_ptr<float>();
     for (int which = 1; which <= 2; ++which) {
       const at::Tensor t = to_padded_nhwc(which == 1 ? input2[b] : input1[b], g.pad);
-      const Padded other{t.data_ptr<float>(), t.size(1)};
+      const Padded other{t.data_ptr<float>(), t.size(1), g.pad, g.H};
       at::parallel_for(0, g.H, grain(g.W * DD * (g.C + k * k)), [&](int64_t y0, int64_t y1) {
         std::vector<float> coef(static_cast<size_t>(DD));
         std::vector<const float*> rows(static_cast<size_t>(DD));
