@@ -260,16 +260,13 @@ def test_complete_prefills_the_hole_with_laplace_at_half_resolution(
     torch.testing.assert_close(x, small[0], atol=0.02, rtol=0)
 
 
-def test_refine_builds_66_channels_and_splits_directions(monkeypatch: pytest.MonkeyPatch) -> None:
-    torch.manual_seed(0)
-    model = DFCNet(66, 4, 50, "multi")
+def test_refine_builds_66_channels_and_splits_directions() -> None:
+    model = _StubDFC(66, 4, _const([1.0, 2.0, -3.0, -4.0]))
     t_all, h, w = 4, 24, 32
     fwd, masks = _flows_masks(t_all, h, w, seed=2)
     bwd = -fwd + 0.5
-    pred = torch.tensor([1.0, 2.0, -3.0, -4.0]).view(1, 4, 1, 1)
-    seen = _capture(model, monkeypatch, lambda x: pred.expand(x.shape[0], 4, *x.shape[-2:]).clone())
     f_out, b_out = model.refine(fwd, bwd, masks, targets=[1, 2], size=(h, w))
-    x = seen[0]
+    x = model.seen[0]
     assert x.shape == (1, 66, h, w)
     for k in range(11):
         src = min(max(1 - 5 + k, 0), t_all - 1)
