@@ -43,7 +43,7 @@ void forward_kernel(const T* in, T* out, int64_t N, int64_t C, int64_t HW) {
 template <typename T>
 void backward_kernel(const T* gout, const T* in, const T* norm, T* gin, int64_t N, int64_t C, int64_t HW) {
   const int64_t blocks = (HW + kBlock - 1) / kBlock;
-  at::parallel_for(0, N * blocks, 4, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, N * blocks, std::max<int64_t>(1, 16 / std::max<int64_t>(1, C)), [&](int64_t begin, int64_t end) {
     T scale[kBlock];
     for (int64_t job = begin; job < end; ++job) {
       const int64_t n = job / blocks, p0 = (job % blocks) * kBlock;

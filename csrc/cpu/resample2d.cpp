@@ -107,8 +107,9 @@ void backward_flow_kernel(const T* gout, const T* in, const T* flow, T* gflow, i
 template <typename T>
 void backward_input_kernel(const T* gout, const T* flow, T* gin, int64_t N, int64_t C, int64_t H, int64_t W) {
   const int64_t HW = H * W;
-  // One task per (n, c) plane: every write of a task lands in its own plane, so no atomics.
-  at::parallel_for(0, N * C, 1, [&](int64_t begin, int64_t end) {
+  // One task per (n, c) plane: every write of a task lands in its own plane, so no atomics. Small
+  // planes are grouped so that tiny inputs run inline instead of waking the thread pool.
+  at::parallel_for(0, N * C, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, HW)), [&](int64_t begin, int64_t end) {
     TapChunk<T> tc;
     for (int64_t nc = begin; nc < end; ++nc) {
       const int64_t n = nc / C;

@@ -107,17 +107,15 @@ def test_non_contiguous_inputs():
 
 
 def test_gradcheck(seed):
-    x, f = make(2, 2, 5, 6, 2.0, seed=seed)
+    x, f = make(2, 2, 4, 5, 2.0, seed=seed)
     # Keep sampling points away from integer coordinates, where the interpolant has kinks.
     f = f + 0.25
     assert torch.autograd.gradcheck(resample2d, (x.requires_grad_(), f.requires_grad_()))
 
 
 def test_opcheck():
-    x, f = make(2, 3, 5, 6, 2.0)
+    x, f = make(1, 2, 4, 3, 2.0)
     torch.library.opcheck(torch.ops.lecinpaint.resample2d.default, (x.requires_grad_(), f.requires_grad_()))
-    x, f = make(1, 2, 4, 3, 2.0, dtype=torch.float32)
-    torch.library.opcheck(torch.ops.lecinpaint.resample2d.default, (x, f))
 
 
 def test_fallback_agrees_with_compiled():
