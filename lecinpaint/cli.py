@@ -194,6 +194,10 @@ def _temp_output(out: Path) -> Path:
 
     fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".partial{out.suffix}", dir=out.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); the finished output gets the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
     return Path(name)
 
 
@@ -274,8 +278,10 @@ class _Preview:
             cells = []
             for img, label in ((before, "before"), (after, "after")):
                 cell = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
-                cv2.putText(cell, f"{label} #{idx}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3)
-                cv2.putText(cell, f"{label} #{idx}", (6, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1)
+                fs = max(0.3, 0.6 * size[0] / 480.0)
+                org = (max(2, int(12 * fs)), max(10, int(36 * fs)))
+                for colour, thick in (((0, 0, 0), 3), ((255, 255, 0), 1)):
+                    cv2.putText(cell, f"{label} #{idx}", org, cv2.FONT_HERSHEY_SIMPLEX, fs, colour, thick, cv2.LINE_AA)
                 cells.append(cell)
             rows.append(np.concatenate([cells[0], np.full((size[1], 4, 3), 255, np.uint8), cells[1]], axis=1))
         sheet = np.concatenate(rows, axis=0)

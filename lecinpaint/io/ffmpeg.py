@@ -184,7 +184,7 @@ def decode_rgb(
 ) -> Iterator[np.ndarray]:
     """Decode the first video stream of ``path`` to ``(H, W, 3)`` uint8 RGB frames.
 
-    Every decoded frame is yielded once, in decoding order of presentation (``-fps_mode passthrough``:
+    Every decoded frame is yielded once, in presentation order (``-fps_mode passthrough``:
     no frames are duplicated or dropped to force a constant rate). ``vf`` is an optional extra ffmpeg
     filter applied before the conversion (it must keep the size).
 
@@ -195,7 +195,9 @@ def decode_rgb(
     if vf:
         cmd += ["-vf", vf]
     cmd += ["-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # A session of its own: a Ctrl-C in the terminal reaches only the caller, which stops ffmpeg itself.
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
     assert proc.stdout is not None  # stdout=PIPE
     size = info.width * info.height * 3
     finished = False
@@ -239,7 +241,9 @@ class FrameEncoder:
     def __init__(self, cmd: Sequence[str], frame_shape: tuple[int, ...]) -> None:
         self.cmd = list(cmd)
         self.frame_shape = tuple(frame_shape)
-        self._proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        # A session of its own: on Ctrl-C the caller decides whether the file is finished or discarded.
+        self._proc = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      start_new_session=True)
 
     def write(self, frame: np.ndarray) -> None:
         """Send one frame (uint8, ``frame_shape``)."""

