@@ -275,11 +275,11 @@ def _run(args: argparse.Namespace, out: BinaryIO, stop: _Stop, state: _State) ->
             if isinstance(item, _Failure):
                 failure.append(item.exc)
                 return
-            if keep(i):
-                rgb, orig = to_rgb(item)
+            rgb, orig = to_rgb(item)
+            if keep(i):  # the engine drops the other frames itself (--fps); only kept ones come out
                 pending.append(orig)
-                yield rgb
             i += 1
+            yield rgb
 
     progress = _Progress(args.quiet)
     import numpy as np

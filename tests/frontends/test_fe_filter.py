@@ -270,3 +270,17 @@ def test_signal_flushes_finished_frames(data: dict, sig: int) -> None:
     assert p.returncode == 128 + sig, err.decode()
     assert len(out) == hdr_len + fed * frame_len and out.count(b"FRAME\n") == fed
     assert b"stopped by" in err and b"Traceback" not in err
+
+
+def test_fps_reduction_keeps_exact_frames(data: dict) -> None:
+    """--fps 12.5 on 25 fps input: frames 0, 2, 4, 6 come out, header F25:2, exact outside the hole."""
+    stream = y4m_from_frames(data["frames"], "yuv444p")
+    res = run_filter([*_args(data), "--fps", "25/2"], stream)
+    assert res.returncode == 0, res.stderr.decode()
+    assert res.stdout.split(b"\n", 1)[0] == stream.split(b"\n", 1)[0].replace(b"F25:1", b"F25:2")
+    before = _planes(planes_via_ffmpeg(stream, "yuv444p"), "yuv444p", N)
+    after = _planes(planes_via_ffmpeg(res.stdout, "yuv444p"), "yuv444p", N // 2)
+    for k, i in enumerate(range(0, N, 2)):
+        m = data["masks"][i]
+        for a, b in zip(after[k], before[i]):
+            assert np.array_equal(a[~m], b[~m]), f"output {k} is not input frame {i} outside the hole"
