@@ -148,7 +148,9 @@ class MediaPipeSegmenter:
 class TorchvisionSegmenter:
     """torchvision DeepLabV3 / FCN person probability (seed tier), one frame at a time.
 
-    Wraps the model returned by :func:`lecinpaint.models.segmentation.load_person_segmenter`.
+    Wraps the model returned by :func:`lecinpaint.models.segmentation.load_person_segmenter`, kept
+    as ``self.model`` (its ``resize`` attribute sets the network's input size: shorter side 520 px by
+    default, as torchvision's transform for these weights; None runs at the frame's size).
     Convention as for every segmenter: ``(H, W, 3)`` uint8 RGB in, ``(H, W)`` float32 in [0, 1] out.
     """
 
@@ -157,16 +159,16 @@ class TorchvisionSegmenter:
 
         self.kind = kind
         self.device = device
-        self._model: Any = load_person_segmenter(kind, weights, device)
+        self.model: Any = load_person_segmenter(kind, weights, device)
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
         frame = _check_frame(frame)
-        if self._model is None:
+        if self.model is None:
             raise RuntimeError("this segmenter was closed; create a new one with make_segmenter()")
         import torch
 
         with torch.inference_mode():
-            prob = self._model(frame[None])
+            prob = self.model(frame[None])
         if isinstance(prob, torch.Tensor):
             prob = prob.detach().float().cpu().numpy()
         prob = np.asarray(prob, dtype=np.float32).reshape(frame.shape[:2])
@@ -174,7 +176,7 @@ class TorchvisionSegmenter:
 
     def close(self) -> None:
         """Drop the model (frees its memory once no other reference holds it)."""
-        self._model = None
+        self.model = None
 
 
 def make_segmenter(name: str = "mediapipe", *, device: str = "cpu", weights: str | None = None) -> Segmenter:
