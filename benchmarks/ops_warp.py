@@ -62,7 +62,9 @@ def _check_train(ours: tuple[Tensor, Tensor], base: tuple[Tensor, Tensor]) -> No
     # normalised coordinates move it by ~1e-4 px, so a handful of pixels may land on the other side.
     far = ((ours[1] - base[1]).abs() > 1e-2 + 1e-3 * base[1].abs()).float().mean().item()
     if far > 1e-4:
-        raise AssertionError(f"resample2d backward: flow gradients differ from the baseline at {far:.2e} of pixels")
+        raise AssertionError(
+            f"resample2d backward: flow gradients differ from the baseline at {far:.2e} of pixels"
+        )
 
 
 def _close(atol: float):
@@ -98,7 +100,9 @@ def _check_warp(ours: tuple[Tensor, Tensor], base: tuple[Tensor, Tensor]) -> Non
 
 
 # --- flow_consistency -----------------------------------------------------------------------------------
-def _consistency_baseline(flow_ts: Tensor, flow_st: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+def _consistency_baseline(
+    flow_ts: Tensor, flow_st: Tensor, threshold: float
+) -> tuple[Tensor, Tensor, Tensor]:
     H, W = flow_ts.shape[-2:]
     x, y = _coords(flow_ts)
     fhat = F.grid_sample(flow_st, _grid(x, y), mode="bilinear", padding_mode="border", align_corners=True)
@@ -136,13 +140,15 @@ def cases(device: str) -> list[BenchCase]:
     def setup_train(dev: str) -> tuple:
         g = torch.Generator().manual_seed(0)
         img = torch.rand(1, 3, 720, 1280, generator=g).to(dev).requires_grad_()
-        return img, _flow(g, 1, 720, 1280).to(dev).requires_grad_(), torch.rand(1, 3, 720, 1280, generator=g).to(dev)
+        flow = _flow(g, 1, 720, 1280).to(dev).requires_grad_()
+        return img, flow, torch.rand(1, 3, 720, 1280, generator=g).to(dev)
 
     out.append(BenchCase("resample2d", "1x3x720x1280 forward+backward", "grid_sample + autograd", setup_train,
                          _resample2d_train_ours, _resample2d_train_baseline, _check_train,
                          {"N": 1, "C": 3, "H": 720, "W": 1280, "backward": True}))
 
-    for label, shape in (("1x3x720x1280", (1, 3, 720, 1280)), ("4x3x448x1024 (FlowNet2 input)", (4, 3, 448, 1024))):
+    cn_sizes = (("1x3x720x1280", (1, 3, 720, 1280)), ("4x3x448x1024 (FlowNet2 input)", (4, 3, 448, 1024)))
+    for label, shape in cn_sizes:
 
         def setup_cn(dev: str, shape: tuple = shape) -> tuple:
             g = torch.Generator().manual_seed(0)

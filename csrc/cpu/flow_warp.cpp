@@ -11,6 +11,7 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <tuple>
 
@@ -86,26 +87,24 @@ void bilinear_kernel(const T* src, const T* flow, T* out, bool* valid, int64_t N
   });
 }
 
+template <typename E, typename F>
+void nearest_as(const at::Tensor& src, const at::Tensor& flow, at::Tensor& out, at::Tensor& valid) {
+  nearest_kernel(static_cast<const E*>(src.const_data_ptr()), flow.const_data_ptr<F>(),
+                 static_cast<E*>(out.data_ptr()), valid.mutable_data_ptr<bool>(), src.size(0), src.size(1),
+                 src.size(2), src.size(3));
+}
+
+// Nearest copies bits: dispatch on the element size, not the dtype.
 template <typename F>
 void nearest_by_size(const at::Tensor& src, const at::Tensor& flow, at::Tensor& out, at::Tensor& valid) {
-  const int64_t N = src.size(0), C = src.size(1), H = src.size(2), W = src.size(3);
-  const F* f = flow.const_data_ptr<F>();
-  bool* v = valid.mutable_data_ptr<bool>();
   switch (src.element_size()) {
-    case 1:
-      nearest_kernel(static_cast<const uint8_t*>(src.const_data_ptr()), f, static_cast<uint8_t*>(out.data_ptr()), v, N, C, H, W);
-      break;
-    case 2:
-      nearest_kernel(static_cast<const uint16_t*>(src.const_data_ptr()), f, static_cast<uint16_t*>(out.data_ptr()), v, N, C, H, W);
-      break;
-    case 4:
-      nearest_kernel(static_cast<const uint32_t*>(src.const_data_ptr()), f, static_cast<uint32_t*>(out.data_ptr()), v, N, C, H, W);
-      break;
-    case 8:
-      nearest_kernel(static_cast<const uint64_t*>(src.const_data_ptr()), f, static_cast<uint64_t*>(out.data_ptr()), v, N, C, H, W);
-      break;
+    case 1: nearest_as<uint8_t, F>(src, flow, out, valid); break;
+    case 2: nearest_as<uint16_t, F>(src, flow, out, valid); break;
+    case 4: nearest_as<uint32_t, F>(src, flow, out, valid); break;
+    case 8: nearest_as<uint64_t, F>(src, flow, out, valid); break;
     default:
-      TORCH_CHECK(false, "flow_warp: unsupported src element size ", src.element_size(), " (dtype ", src.scalar_type(), ")");
+      TORCH_CHECK(false, "flow_warp: unsupported src element size ", src.element_size(), " (dtype ",
+                  src.scalar_type(), ")");
   }
 }
 
@@ -117,7 +116,8 @@ std::tuple<at::Tensor, at::Tensor> flow_warp_cpu(const at::Tensor& src, const at
   const at::Tensor src_c = src.contiguous();
   const at::Tensor flow_c = flow.contiguous();
   if (mode == common::kWarpNearest) {
-    AT_DISPATCH_FLOATING_TYPES(flow.scalar_type(), "flow_warp_cpu", [&] { nearest_by_size<scalar_t>(src_c, flow_c, out, valid); });
+    AT_DISPATCH_FLOATING_TYPES(flow.scalar_type(), "flow_warp_cpu",
+                               [&] { nearest_by_size<scalar_t>(src_c, flow_c, out, valid); });
   } else {
     AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "flow_warp_cpu", [&] {
       bilinear_kernel<scalar_t>(src_c.const_data_ptr<scalar_t>(), flow_c.const_data_ptr<scalar_t>(),

@@ -100,7 +100,9 @@ def _inline(path: str, root: str, seen: set[str]) -> str:
                 continue
             dep = os.path.normpath(os.path.join(root, m.group(1)))
             if not os.path.isfile(dep):
-                raise FileNotFoundError(f"lecinpaint cupy backend: {path} includes {m.group(1)}, not found in {root}")
+                raise FileNotFoundError(
+                    f"lecinpaint cupy backend: {path} includes {m.group(1)}, not found in {root}"
+                )
             if dep not in seen:
                 seen.add(dep)
                 out.append(_inline(dep, root, seen))
@@ -120,7 +122,9 @@ def _cupy():
     try:
         import cupy
     except ImportError as exc:  # the wrappers only come here when cupy imported once already
-        raise ImportError("lecinpaint cupy backend: cupy is not installed (pip install lecinpaint[cupy])") from exc
+        raise ImportError(
+            "lecinpaint cupy backend: cupy is not installed (pip install lecinpaint[cupy])"
+        ) from exc
     return cupy
 
 
@@ -128,7 +132,9 @@ def _cupy():
 def _module():
     """The compiled RawModule (compiled per device by cupy on first use, cached on disk by cupy)."""
     cupy = _cupy()
-    return cupy.RawModule(code=kernel_source(), options=NVRTC_OPTIONS, name_expressions=list(NAME_EXPRESSIONS))
+    return cupy.RawModule(
+        code=kernel_source(), options=NVRTC_OPTIONS, name_expressions=list(NAME_EXPRESSIONS)
+    )
 
 
 def _arr(t: Tensor):
@@ -250,7 +256,9 @@ def flow_consistency(flow_ts: Tensor, flow_st: Tensor, threshold: float) -> tupl
     return error, valid, mid
 
 
-def _correlation_geometry(H: int, W: int, pad: int, k: int, md: int, s1: int, s2: int) -> tuple[int, int, int]:
+def _correlation_geometry(
+    H: int, W: int, pad: int, k: int, md: int, s1: int, s2: int
+) -> tuple[int, int, int]:
     br = (k - 1) // 2 + md
     D = 2 * (md // s2) + 1
     out_h = math.ceil((H + 2 * pad - 2 * br) / s1)
@@ -263,8 +271,10 @@ def _as_float(t: Tensor) -> Tensor:
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
-def correlation_forward(input1: Tensor, input2: Tensor, pad_size: int, kernel_size: int, max_displacement: int,
-                        stride1: int, stride2: int) -> Tensor:
+def correlation_forward(
+    input1: Tensor, input2: Tensor, pad_size: int, kernel_size: int, max_displacement: int, stride1: int,
+    stride2: int,
+) -> Tensor:
     """FlowNet2 correlation forward (DESIGN.md section 3); inputs (N, C, H, W), validated by the caller."""
     dtype = input1.dtype
     a, b = _as_float(input1), _as_float(input2)
@@ -278,7 +288,8 @@ def correlation_forward(input1: Tensor, input2: Tensor, pad_size: int, kernel_si
     a_nhwc = a.permute(0, 2, 3, 1).contiguous()
     b_nhwc = b.permute(0, 2, 3, 1).contiguous()
     warps_per_block = _THREADS // 32
-    _launch(f"lecinpaint::correlation::forward_kernel<{t}, {t}>", a.device, _blocks(out.numel(), warps_per_block),
+    blocks = _blocks(out.numel(), warps_per_block)  # one warp per output element
+    _launch(f"lecinpaint::correlation::forward_kernel<{t}, {t}>", a.device, blocks,
             (_arr(a_nhwc), _arr(b_nhwc), _arr(out), _i(N), _i(C), _i(H), _i(W), _i(pad_size), _i(kernel_size),
              _i(max_displacement), _i(stride1), _i(stride2)))
     return out.to(dtype)

@@ -14,7 +14,9 @@ from lecinpaint.ops.resample2d import _resample2d_fallback
 __all__ = ["flow_consistency"]
 
 
-def flow_consistency(flow_ts: Tensor, flow_st: Tensor, threshold: float = 40.0) -> tuple[Tensor, Tensor, Tensor]:
+def flow_consistency(
+    flow_ts: Tensor, flow_st: Tensor, threshold: float = 40.0
+) -> tuple[Tensor, Tensor, Tensor]:
     """Check a pair of flows for consistency, for pulling pixels of frame t from frame s.
 
     Convention (DFGVI's check, DESIGN.md section 3): flows (N, 2, H, W) float32/float64, pixels,
@@ -60,7 +62,9 @@ def flow_consistency(flow_ts: Tensor, flow_st: Tensor, threshold: float = 40.0) 
     return _flow_consistency_fallback(flow_ts, flow_st, threshold)
 
 
-def _flow_consistency_fallback(flow_ts: Tensor, flow_st: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+def _flow_consistency_fallback(
+    flow_ts: Tensor, flow_st: Tensor, threshold: float
+) -> tuple[Tensor, Tensor, Tensor]:
     """Pure-PyTorch flow_consistency: resample2d's fallback (grid_sample) plus arithmetic."""
     N, _, H, W = flow_ts.shape
     fhat = _resample2d_fallback(flow_st, flow_ts)
@@ -95,4 +99,6 @@ if extension_available():
             torch.empty_like(flow_ts, memory_format=torch.contiguous_format),
         )
 
-    torch.library.register_autograd("lecinpaint::flow_consistency", _no_backward, setup_context=_setup_context)
+    torch.library.register_autograd(
+        "lecinpaint::flow_consistency", _no_backward, setup_context=_setup_context
+    )

@@ -81,7 +81,8 @@ def _flow_warp_fallback(src: Tensor, flow: Tensor, mode: int) -> tuple[Tensor, T
         valid = (x >= 0) & (x < W - 1) & (y >= 0) & (y < H - 1)
         idx = torch.where(valid, y * W + x, 0).to(torch.int64).view(N, 1, H * W).expand(N, C, H * W)
         warped = flat.gather(2, idx).view(N, C, H, W)
-        return torch.where(valid.unsqueeze(1), warped, torch.zeros((), dtype=src.dtype, device=src.device)), valid
+        zero = torch.zeros((), dtype=src.dtype, device=src.device)
+        return torch.where(valid.unsqueeze(1), warped, zero), valid
     valid = (x >= 0) & (x < W - 1) & (y >= 0) & (y < H - 1)
     x = torch.where(valid, x, 0)
     y = torch.where(valid, y, 0)
@@ -95,7 +96,9 @@ def _flow_warp_fallback(src: Tensor, flow: Tensor, mode: int) -> tuple[Tensor, T
         # Invalid pixels index 0 (+offset), inside the image whenever any target can be valid.
         return flat.gather(2, (i00 + offset).clamp_(max=H * W - 1)).view(N, C, H, W)
 
-    out = (1 - wx) * (1 - wy) * tap(0) + wx * (1 - wy) * tap(1) + (1 - wx) * wy * tap(W) + wx * wy * tap(W + 1)
+    out = (
+        (1 - wx) * (1 - wy) * tap(0) + wx * (1 - wy) * tap(1) + (1 - wx) * wy * tap(W) + wx * wy * tap(W + 1)
+    )
     return torch.where(valid.unsqueeze(1), out, torch.zeros((), dtype=src.dtype, device=src.device)), valid
 
 

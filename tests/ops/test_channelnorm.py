@@ -77,14 +77,18 @@ def test_cuda_matches_cpu_and_gradcheck():
     a, b = channelnorm(xc), channelnorm(xh)
     torch.testing.assert_close(a.cpu(), b)
     g = torch.randn_like(b)
-    torch.testing.assert_close(torch.autograd.grad(a, xc, g.cuda())[0].cpu(), torch.autograd.grad(b, xh, g)[0])
-    assert torch.autograd.gradcheck(channelnorm, (torch.randn(1, 3, 4, 5, dtype=torch.float64, device="cuda", requires_grad=True),), atol=1e-6)
+    torch.testing.assert_close(
+        torch.autograd.grad(a, xc, g.cuda())[0].cpu(), torch.autograd.grad(b, xh, g)[0]
+    )
+    small = torch.randn(1, 3, 4, 5, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert torch.autograd.gradcheck(channelnorm, (small,), atol=1e-6)
 
 
 def test_wrapper_falls_back_to_pure_pytorch(monkeypatch):
     import importlib
 
-    mod = importlib.import_module("lecinpaint.ops.channelnorm")  # the module, not the function it exports
+    # The module, not the function of the same name that lecinpaint.ops exports.
+    mod = importlib.import_module("lecinpaint.ops.channelnorm")
 
     monkeypatch.setattr(mod, "backend_for", lambda t: "fallback")
     x = torch.zeros(1, 3, 2, 2, dtype=torch.float64, requires_grad=True)

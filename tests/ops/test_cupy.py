@@ -97,8 +97,10 @@ def test_cupy_matches_cpu_kernels():
         assert torch.equal(v.cpu(), rv)
         torch.testing.assert_close(w.cpu(), rw)
     u8 = (x * 40).to(torch.uint8)
-    assert torch.equal(_cupy.flow_warp(u8.cuda(), fc, 0)[0].cpu(), torch.ops.lecinpaint.flow_warp(u8, f, 0)[0])
-    for got, ref in zip(_cupy.flow_consistency(fc, bc, 3.0), torch.ops.lecinpaint.flow_consistency(f, b, 3.0)):
+    u8_ref = torch.ops.lecinpaint.flow_warp(u8, f, 0)[0]
+    assert torch.equal(_cupy.flow_warp(u8.cuda(), fc, 0)[0].cpu(), u8_ref)
+    consistency_ref = torch.ops.lecinpaint.flow_consistency(f, b, 3.0)
+    for got, ref in zip(_cupy.flow_consistency(fc, bc, 3.0), consistency_ref):
         torch.testing.assert_close(got.cpu(), ref)
     a = torch.randn(2, 8, 12, 14, generator=g, dtype=torch.float64)
     c = torch.randn(2, 8, 12, 14, generator=g, dtype=torch.float64)

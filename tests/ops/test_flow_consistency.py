@@ -22,7 +22,10 @@ def make_pair(N, H, W, scale, noise, dtype=torch.float64, seed=0):
 
 
 @pytest.mark.parametrize("threshold", [40.0, 3.0])
-@pytest.mark.parametrize("shape,scale,noise", [((2, 7, 9), 2.0, 3.0), ((1, 5, 4), 20.0, 30.0), ((3, 2, 2), 1.0, 2.0), ((1, 1, 6), 5.0, 5.0)])
+@pytest.mark.parametrize(
+    "shape,scale,noise",
+    [((2, 7, 9), 2.0, 3.0), ((1, 5, 4), 20.0, 30.0), ((3, 2, 2), 1.0, 2.0), ((1, 1, 6), 5.0, 5.0)],
+)
 def test_matches_reference(threshold, shape, scale, noise):
     fwd, bwd = make_pair(*shape, scale, noise)
     error, valid, mid = flow_consistency(fwd, bwd, threshold)
@@ -125,7 +128,8 @@ def test_cuda_matches_cpu():
 def test_wrapper_falls_back_to_pure_pytorch(monkeypatch):
     import importlib
 
-    mod = importlib.import_module("lecinpaint.ops.flow_consistency")  # the module, not the function it exports
+    # The module, not the function of the same name that lecinpaint.ops exports.
+    mod = importlib.import_module("lecinpaint.ops.flow_consistency")
 
     monkeypatch.setattr(mod, "backend_for", lambda t: "fallback")
     fwd, bwd = make_pair(2, 7, 9, 2.0, 3.0)

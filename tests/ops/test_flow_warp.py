@@ -155,7 +155,8 @@ def test_cuda_matches_cpu(mode):
 def test_wrapper_falls_back_to_pure_pytorch(monkeypatch, mode):
     import importlib
 
-    mod = importlib.import_module("lecinpaint.ops.flow_warp")  # the module, not the function it exports
+    # The module, not the function of the same name that lecinpaint.ops exports.
+    mod = importlib.import_module("lecinpaint.ops.flow_warp")
 
     monkeypatch.setattr(mod, "backend_for", lambda t: "fallback")
     src, flow = make(2, 3, 6, 7, 3.0)

@@ -22,7 +22,8 @@ def grid_sample_warp(input: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     )
     gx = 2 * (xs + flow[:, 0]) / (W - 1) - 1
     gy = 2 * (ys + flow[:, 1]) / (H - 1) - 1
-    return F.grid_sample(input, torch.stack((gx, gy), -1), mode="bilinear", padding_mode="border", align_corners=True)
+    grid = torch.stack((gx, gy), -1)
+    return F.grid_sample(input, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
 def make(N, C, H, W, scale, dtype=torch.float64, seed=0):
@@ -175,7 +176,8 @@ def test_cuda_gradcheck_and_opcheck():
 def test_wrapper_falls_back_to_pure_pytorch(monkeypatch, shape):
     import importlib
 
-    mod = importlib.import_module("lecinpaint.ops.resample2d")  # the module, not the function it exports
+    # The module, not the function of the same name that lecinpaint.ops exports.
+    mod = importlib.import_module("lecinpaint.ops.resample2d")
 
     monkeypatch.setattr(mod, "backend_for", lambda t: "fallback")
     x, f = make(*shape, 2.0)
