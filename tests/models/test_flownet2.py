@@ -61,10 +61,11 @@ def isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path
     env_dir.mkdir()
     hub_dir.mkdir()
     monkeypatch.setenv("LECINPAINT_WEIGHTS", str(env_dir))
-    old = torch.hub.get_dir()
+    # torch.hub.set_dir sticks for the whole session; snapshot its state so that teardown restores it
+    # (None: follow $TORCH_HOME) rather than pinning the old directory.
+    monkeypatch.setattr(torch.hub, "_hub_dir", getattr(torch.hub, "_hub_dir", None), raising=False)
     torch.hub.set_dir(str(hub_dir))
-    yield env_dir, hub_dir
-    torch.hub.set_dir(old)
+    return env_dir, hub_dir
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ def originals() -> dict[str, torch.nn.Module]:
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty torch hub directory; $LECINPAINT_WEIGHTS unset; any download attempt fails the test."""
+    """An empty TORCH_HOME; $LECINPAINT_WEIGHTS unset; any download attempt fails the test."""
     monkeypatch.delenv("LECINPAINT_WEIGHTS", raising=False)
 
     def no_download(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
@@ -47,10 +47,12 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
-    old = torch.hub.get_dir()
-    torch.hub.set_dir(str(tmp_path / "hub"))
-    yield tmp_path / "hub"
-    torch.hub.set_dir(old)
+    # A temporary TORCH_HOME, as a user would set it; any directory pinned by torch.hub.set_dir earlier
+    # in the session is cleared for the test and restored afterwards.
+    monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert Path(torch.hub.get_dir()) == tmp_path / "hub"
+    return tmp_path / "hub"
 
 
 def _reference_probability(  # noqa: ANN001
