@@ -24,8 +24,24 @@ from collections.abc import Callable, Iterator
 from fractions import Fraction
 from typing import Any, BinaryIO
 
-from lecinpaint.cli import UserError, add_engine_options, engine_settings, error, log, make_engine, protect_stdout
-from lecinpaint.io.rawvideo import PIX_FMTS, RawFormat, RawReader, RawVideoError, RawWriter, parse_rate, parse_size
+from lecinpaint.cli import (
+    UserError,
+    add_engine_options,
+    engine_settings,
+    error,
+    log,
+    make_engine,
+    protect_stdout,
+)
+from lecinpaint.io.rawvideo import (
+    PIX_FMTS,
+    RawFormat,
+    RawReader,
+    RawVideoError,
+    RawWriter,
+    parse_rate,
+    parse_size,
+)
 from lecinpaint.io.y4m import Y4MError, Y4MHeader, Y4MReader, Y4MWriter, YUVFrame
 
 __all__ = ["main", "build_parser"]
@@ -255,7 +271,8 @@ def _run(args: argparse.Namespace, out: BinaryIO, stop: _Stop, state: _State) ->
         writer = RawWriter(out, fmt)
 
     q: queue.Queue = queue.Queue(maxsize=4)
-    state.reader = threading.Thread(target=_reader, args=(source, q, stop.event), name="lecinpaint-reader", daemon=True)
+    state.reader = threading.Thread(target=_reader, args=(source, q, stop.event), name="lecinpaint-reader",
+                                    daemon=True)
     state.reader.start()
     pending: deque = deque()
     failure: list[BaseException] = []

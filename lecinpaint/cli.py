@@ -60,8 +60,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dilation", type=int, metavar="PX",
                    help="grow the hole by this many pixels (default: 3%% of the shorter side)")
     g.add_argument("--flow", choices=("dis", "flownet2"), help="optical flow (default dis)")
-    g.add_argument("--flownet2-weights", metavar="PATH", help="FlowNet2_checkpoint.pth.tar for --flow flownet2")
-    g.add_argument("--completion", choices=("laplace", "dfc"), help="flow completion in the hole (default laplace)")
+    g.add_argument("--flownet2-weights", metavar="PATH",
+                   help="FlowNet2_checkpoint.pth.tar for --flow flownet2")
+    g.add_argument("--completion", choices=("laplace", "dfc"),
+                   help="flow completion in the hole (default laplace)")
     g.add_argument("--dfc-weights", metavar="PATH",
                    help="folder (or file) with the DFC-Net checkpoints for --completion dfc")
     g.add_argument("--threshold", type=float, metavar="PX",
@@ -145,7 +147,9 @@ frame rate sources). The output appears only when the run succeeds (written to a
 it, then renamed)."""
 
 _TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
-_MATRIX = {"bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt2020nc": "bt2020", "bt2020c": "bt2020"}
+_MATRIX = {
+    "bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt2020nc": "bt2020", "bt2020c": "bt2020",
+}
 
 
 class _Terminated(BaseException):
@@ -161,7 +165,8 @@ def _run_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", help="input video file")
-    p.add_argument("-o", "--output", required=True, help="output video file (its extension picks the container)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output video file (its extension picks the container)")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages (errors only)")
     p.add_argument("--version", action="version", version=f"{PROG} {_version()}")
@@ -218,7 +223,8 @@ def _encoder_cmd(args: argparse.Namespace, info: Any, rate: Fraction, tmp: Path,
             if all(c in _TEXT_SUBS for c in info.subtitle_codecs):
                 cmd += ["-map", "1:s?", "-c:s", "mov_text"]
             else:
-                log("warning: image subtitles cannot go into an MP4/MOV file; they are dropped (use .mkv to keep them)")
+                log("warning: image subtitles cannot go into an MP4/MOV file; they are dropped "
+                    "(use .mkv to keep them)")
         else:
             cmd += ["-map", "1:s?", "-c:s", "copy"]
     cmd += ["-c:a", args.audio_codec, "-c:v", args.codec]
@@ -281,7 +287,8 @@ class _Preview:
                 fs = max(0.3, 0.6 * size[0] / 480.0)
                 org = (max(2, int(12 * fs)), max(10, int(36 * fs)))
                 for colour, thick in (((0, 0, 0), 3), ((255, 255, 0), 1)):
-                    cv2.putText(cell, f"{label} #{idx}", org, cv2.FONT_HERSHEY_SIMPLEX, fs, colour, thick, cv2.LINE_AA)
+                    cv2.putText(cell, f"{label} #{idx}", org, cv2.FONT_HERSHEY_SIMPLEX, fs, colour, thick,
+                                cv2.LINE_AA)
                 cells.append(cell)
             rows.append(np.concatenate([cells[0], np.full((size[1], 4, 3), 255, np.uint8), cells[1]], axis=1))
         sheet = np.concatenate(rows, axis=0)
@@ -307,8 +314,8 @@ def _run(argv: list[str]) -> int:
     if not out.parent.is_dir():
         raise UserError(f"the output folder {str(out.parent)!r} does not exist")
     if info.vfr and not args.quiet:
-        log(f"note: the input looks like variable frame rate; the output is constant {float(info.rate):.3f} fps "
-            "with every frame kept")
+        log("note: the input looks like variable frame rate; the output is constant "
+            f"{float(info.rate):.3f} fps with every frame kept")
 
     settings = engine_settings(args, info.rate)
     engine = make_engine(settings)
@@ -395,8 +402,8 @@ _FLOWNET2 = ("https://github.com/NVIDIA/flownet2-pytorch (README: 'Converted Caf
 def _checkpoints() -> list[dict[str, str]]:
     """The seed-tier checkpoints: file, use, flag, expected size, hash, source."""
     rows = [
-        dict(file="FlowNet2_checkpoint.pth.tar", use="optical flow (--flow flownet2)", flag="--flownet2-weights",
-             size="620 MB", hash="unknown", source=_FLOWNET2),
+        dict(file="FlowNet2_checkpoint.pth.tar", use="optical flow (--flow flownet2)",
+             flag="--flownet2-weights", size="620 MB", hash="unknown", source=_FLOWNET2),
         dict(file="resnet50_stage1.pth", use="DFC-Net stage 1 (--completion dfc)", flag="--dfc-weights",
              size="~141 MiB", hash="unknown", source=_DFGVI),
         dict(file="davis_stage2.pth", use="DFC-Net stage 2 (--completion dfc)", flag="--dfc-weights",

@@ -111,8 +111,8 @@ class _Windows:
         masks = self._masks(lo, hi) if self.mask is not None else None
         out: list[tuple[np.ndarray, np.ndarray]] = []
         try:
-            for i, (frame, hole) in enumerate(self.engine.run(self._frames(lo, hi), masks=masks, with_masks=True),
-                                              lo):
+            results = self.engine.run(self._frames(lo, hi), masks=masks, with_masks=True)
+            for i, (frame, hole) in enumerate(results, lo):
                 if first <= i < last:
                     out.append((frame, hole))
                 elif i >= last:
@@ -198,7 +198,8 @@ def inpaint(
             raise _error("mask must be a clip with a constant format")
         if (mask.width, mask.height) != (clip.width, clip.height) or mask.num_frames < clip.num_frames:
             raise _error(f"mask must have the clip's size {clip.width}x{clip.height} and at least its "
-                         f"{clip.num_frames} frames; got {mask.width}x{mask.height}, {mask.num_frames} frames")
+                         f"{clip.num_frames} frames; got {mask.width}x{mask.height}, "
+                         f"{mask.num_frames} frames")
 
     from lecinpaint.engine import Config, Engine
 

@@ -254,7 +254,8 @@ class FrameEncoder:
             self._proc.stdin.write(np.ascontiguousarray(frame, dtype=np.uint8).data)
         except (BrokenPipeError, OSError):
             self._proc.wait()
-            raise FFmpegError(f"ffmpeg (encoding) failed: {_stderr_tail(self._proc) or 'it exited early'}") from None
+            tail = _stderr_tail(self._proc) or "it exited early"
+            raise FFmpegError(f"ffmpeg (encoding) failed: {tail}") from None
 
     def close(self) -> None:
         """Finish the file: close ffmpeg's input and wait for it.

@@ -50,7 +50,9 @@ def parse_rate(text: str) -> Fraction:
     try:
         rate = Fraction(text.strip().replace(":", "/"))
     except (ValueError, ZeroDivisionError):
-        raise RawVideoError(f"bad frame rate {text!r}: expected N, N/D or a decimal, e.g. 30000/1001") from None
+        raise RawVideoError(
+            f"bad frame rate {text!r}: expected N, N/D or a decimal, e.g. 30000/1001"
+        ) from None
     if rate <= 0:
         raise RawVideoError(f"bad frame rate {text!r}: it must be positive")
     return rate.limit_denominator(1_000_000)
@@ -66,7 +68,9 @@ class RawFormat:
 
     def __post_init__(self) -> None:
         if self.pix_fmt not in PIX_FMTS:
-            raise RawVideoError(f"unsupported pixel format {self.pix_fmt!r}; choose one of {', '.join(PIX_FMTS)}")
+            raise RawVideoError(
+                f"unsupported pixel format {self.pix_fmt!r}; choose one of {', '.join(PIX_FMTS)}"
+            )
         if self.width <= 0 or self.height <= 0:
             raise RawVideoError(f"bad size {self.width}x{self.height}")
 

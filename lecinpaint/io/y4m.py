@@ -185,7 +185,9 @@ class Y4MHeader:
     def make(cls, width: int, height: int, rate: Fraction, layout: str = "420jpeg", *extra: str) -> Y4MHeader:
         """A header for a new stream (``extra`` tokens, e.g. ``"XCOLORRANGE=FULL"``, appended)."""
         lay = parse_layout(layout)
-        tokens = (f"W{width}", f"H{height}", f"F{rate.numerator}:{rate.denominator}", "Ip", "A0:0", f"C{layout}")
+        rate = Fraction(rate)
+        tokens = (f"W{width}", f"H{height}", f"F{rate.numerator}:{rate.denominator}", "Ip", "A0:0",
+                  f"C{layout}")
         return cls(width, height, Fraction(rate), lay, tokens + tuple(extra))
 
     @classmethod
@@ -302,7 +304,9 @@ class Y4MReader:
             )
         params = self._read_line()
         if params and not params.startswith(b" "):
-            raise Y4MError(f"malformed y4m frame header before frame {self.frames_read}: {b'FRAME' + params!r}")
+            raise Y4MError(
+                f"malformed y4m frame header before frame {self.frames_read}: {b'FRAME' + params!r}"
+            )
         data = self._read_exact(self.header.frame_bytes)
         if data is None:
             raise Y4MError(f"truncated y4m frame {self.frames_read}: the input ended after its FRAME line")

@@ -8,7 +8,6 @@ outside the hole bit for bit, independently of segmentation quality.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -73,8 +72,9 @@ def y4m_from_frames(frames: np.ndarray, pix_fmt: str, rate: str = "25") -> bytes
 
 def planes_via_ffmpeg(y4m: bytes, pix_fmt: str) -> bytes:
     """ffmpeg's own decoding of a y4m stream to raw planes (an oracle independent of lecinpaint.io)."""
-    res = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "yuv4mpegpipe", "-i", "-",
-                          "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"], input=y4m, capture_output=True, check=True)
+    cmd = ["ffmpeg", "-nostdin", "-v", "error", "-f", "yuv4mpegpipe", "-i", "-", "-f", "rawvideo",
+           "-pix_fmt", pix_fmt, "-"]
+    res = subprocess.run(cmd, input=y4m, capture_output=True, check=True)
     return res.stdout
 
 
@@ -100,8 +100,3 @@ def cli_cmd(*args: str) -> list[str]:
     """The ``lecinpaint`` command (the console script's function, run as a module)."""
     return [PY, "-c", "import sys; from lecinpaint.cli import main; sys.exit(main())", *args]
 
-
-def subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-    return env

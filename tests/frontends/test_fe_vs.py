@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import subprocess
@@ -14,7 +15,8 @@ import pytest
 
 from ._helpers import H, PY, ROOT, W, ffprobe, needs_ffmpeg, scene
 
-vs = pytest.importorskip("vapoursynth", reason="VapourSynth is not installed (pip install vapoursynth, Python >= 3.12)")
+vs = pytest.importorskip("vapoursynth",
+                         reason="VapourSynth is not installed (pip install vapoursynth, Python >= 3.12)")
 
 N = 10
 OPTS = dict(device="cpu", lookahead=2, dilation=0)
@@ -50,7 +52,8 @@ def _planes(f: vs.VideoFrame) -> list[np.ndarray]:
     return [np.asarray(f[p]).copy() for p in range(f.format.num_planes)]
 
 
-@pytest.mark.parametrize("fmt", [vs.RGB24, vs.YUV420P8, vs.RGBS, vs.YUV444P10], ids=lambda f: vs.core.get_video_format(f).name)
+@pytest.mark.parametrize("fmt", [vs.RGB24, vs.YUV420P8, vs.RGBS, vs.YUV444P10],
+                         ids=lambda f: vs.core.get_video_format(f).name)
 def test_random_access_equals_sequential(fmt: int) -> None:
     from lecinpaint.vs import inpaint
 
@@ -163,8 +166,8 @@ def test_vpy_script_through_vspipe_into_ffmpeg(tmp_path: Path) -> None:
         inpaint(clip, mask, window=6, device="cpu", lookahead=2, dilation=0).set_output()
     """))
     out = tmp_path / "out.mkv"
-    pipe = subprocess.Popen([vspipe, "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    pipe = subprocess.Popen([vspipe, "-c", "y4m", str(script), "-"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     enc = subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "yuv4mpegpipe", "-i", "-", "-c:v", "ffv1",
                           str(out)], stdin=pipe.stdout, capture_output=True)
     pipe.stdout.close()
