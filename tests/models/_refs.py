@@ -39,3 +39,89 @@ def ref_resample2d(img: Tensor, flow: Tensor) -> Tensor:
 
 def ref_channelnorm(x: Tensor) -> Tensor:
     return torch.sqrt((x * x).sum(dim=1, keepdim=True))
+
+
+# ----------------------------------------------------------------------------------------------------
+# FlowNet2's sub-networks written functionally from the original architecture, reading the weights
+# from a state_dict by key name: an independent check of the modules' wiring (concatenation order,
+# strides, where the leaky ReLUs are and are not).
+
+def _lrelu(x: Tensor) -> Tensor:
+    return F.leaky_relu(x, 0.1)
+
+
+def _c(sd: dict, key: str, x: Tensor, stride: int = 1, act: bool = True) -> Tensor:
+    """A convolution stored as ``key.0.*`` (Sequential) or ``key.*`` (bare), 'same' padding."""
+    w = sd.get(f"{key}.0.weight", sd.get(f"{key}.weight"))
+    b = sd.get(f"{key}.0.bias", sd.get(f"{key}.bias"))
+    y = F.conv2d(x, w, b, stride=stride, padding=(w.shape[-1] - 1) // 2)
+    return _lrelu(y) if act else y
+
+
+def _up(sd: dict, key: str, x: Tensor, act: bool) -> Tensor:
+    w = sd.get(f"{key}.0.weight", sd.get(f"{key}.weight"))
+    b = sd.get(f"{key}.0.bias", sd.get(f"{key}.bias"))
+    y = F.conv_transpose2d(x, w, b, stride=2, padding=1)
+    return _lrelu(y) if act else y
+
+
+def _decoder(sd: dict, p: str, skips: dict[int, Tensor], c6: Tensor, inter: bool) -> Tensor:
+    """FlowNet's refinement: at each level cat(skip, deconv(features), upflow(flow)) -> flow."""
+    x = c6
+    flow = _c(sd, f"{p}predict_flow6", x, act=False)
+    for lvl in (5, 4, 3, 2):
+        deconv = _up(sd, f"{p}deconv{lvl}", x, True)
+        upflow = _up(sd, f"{p}upsampled_flow{lvl + 1}_to_{lvl}", flow, False)
+        cat = torch.cat((skips[lvl], deconv, upflow), 1)
+        feat = _c(sd, f"{p}inter_conv{lvl}", cat, act=False) if inter else cat
+        flow = _c(sd, f"{p}predict_flow{lvl}", feat, act=False)
+        x = cat
+    return flow
+
+
+def functional_flownets(sd: dict, p: str, x: Tensor) -> Tensor:
+    c = _c(sd, f"{p}conv1", x, 2)
+    c2 = _c(sd, f"{p}conv2", c, 2)
+    c3 = _c(sd, f"{p}conv3_1", _c(sd, f"{p}conv3", c2, 2))
+    c4 = _c(sd, f"{p}conv4_1", _c(sd, f"{p}conv4", c3, 2))
+    c5 = _c(sd, f"{p}conv5_1", _c(sd, f"{p}conv5", c4, 2))
+    c6 = _c(sd, f"{p}conv6_1", _c(sd, f"{p}conv6", c5, 2))
+    return _decoder(sd, p, {2: c2, 3: c3, 4: c4, 5: c5}, c6, inter=False)
+
+
+def functional_flownetc(sd: dict, p: str, x: Tensor) -> Tensor:
+    def trunk(img: Tensor) -> tuple[Tensor, Tensor]:
+        a2 = _c(sd, f"{p}conv2", _c(sd, f"{p}conv1", img, 2), 2)
+        return a2, _c(sd, f"{p}conv3", a2, 2)
+
+    a2, a3 = trunk(x[:, :3])
+    _, b3 = trunk(x[:, 3:])
+    corr = _lrelu(ref_correlation(a3, b3))
+    c3 = _c(sd, f"{p}conv3_1", torch.cat((_c(sd, f"{p}conv_redir", a3), corr), 1))
+    c4 = _c(sd, f"{p}conv4_1", _c(sd, f"{p}conv4", c3, 2))
+    c5 = _c(sd, f"{p}conv5_1", _c(sd, f"{p}conv5", c4, 2))
+    c6 = _c(sd, f"{p}conv6_1", _c(sd, f"{p}conv6", c5, 2))
+    return _decoder(sd, p, {2: a2, 3: c3, 4: c4, 5: c5}, c6, inter=False)
+
+
+def functional_flownetsd(sd: dict, p: str, x: Tensor) -> Tensor:
+    c1 = _c(sd, f"{p}conv1_1", _c(sd, f"{p}conv1", _c(sd, f"{p}conv0", x), 2))
+    c2 = _c(sd, f"{p}conv2_1", _c(sd, f"{p}conv2", c1, 2))
+    c3 = _c(sd, f"{p}conv3_1", _c(sd, f"{p}conv3", c2, 2))
+    c4 = _c(sd, f"{p}conv4_1", _c(sd, f"{p}conv4", c3, 2))
+    c5 = _c(sd, f"{p}conv5_1", _c(sd, f"{p}conv5", c4, 2))
+    c6 = _c(sd, f"{p}conv6_1", _c(sd, f"{p}conv6", c5, 2))
+    return _decoder(sd, p, {2: c2, 3: c3, 4: c4, 5: c5}, c6, inter=True)
+
+
+def functional_fusion(sd: dict, p: str, x: Tensor) -> Tensor:
+    c0 = _c(sd, f"{p}conv0", x)
+    c1 = _c(sd, f"{p}conv1_1", _c(sd, f"{p}conv1", c0, 2))
+    c2 = _c(sd, f"{p}conv2_1", _c(sd, f"{p}conv2", c1, 2))
+    flow2 = _c(sd, f"{p}predict_flow2", c2, act=False)
+    up1 = _up(sd, f"{p}upsampled_flow2_to_1", flow2, False)
+    cat1 = torch.cat((c1, _up(sd, f"{p}deconv1", c2, True), up1), 1)
+    flow1 = _c(sd, f"{p}predict_flow1", _c(sd, f"{p}inter_conv1", cat1, act=False), act=False)
+    up0 = _up(sd, f"{p}upsampled_flow1_to_0", flow1, False)
+    cat0 = torch.cat((c0, _up(sd, f"{p}deconv0", cat1, True), up0), 1)
+    return _c(sd, f"{p}predict_flow0", _c(sd, f"{p}inter_conv0", cat0, act=False), act=False)

@@ -18,7 +18,15 @@ from lecinpaint.models.flo import read_flo, write_flo
 from lecinpaint.models.flownet2 import FLOWNET2_CHECKPOINT, FlowNet2, load_flownet2
 from lecinpaint.models._weights import CheckpointError, CheckpointNotFoundError
 
-from ._refs import ref_channelnorm, ref_correlation, ref_resample2d
+from ._refs import (
+    functional_flownetc,
+    functional_flownets,
+    functional_flownetsd,
+    functional_fusion,
+    ref_channelnorm,
+    ref_correlation,
+    ref_resample2d,
+)
 
 _OPS = ("correlation", "resample2d", "channelnorm")
 
@@ -165,6 +173,27 @@ def test_forward_matches_reference_composition(net: FlowNet2, flownet_ops: None)
     assert torch.isfinite(out).all()
     scale = ref.abs().max().item() + 1.0
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * scale)
+
+
+@pytest.mark.parametrize(
+    ("name", "reference", "cin", "out_hw"),
+    [
+        ("flownetc", functional_flownetc, 6, (16, 32)),
+        ("flownets_1", functional_flownets, 12, (16, 32)),
+        ("flownets_d", functional_flownetsd, 6, (16, 32)),
+        ("flownetfusion", functional_fusion, 11, (64, 128)),
+    ],
+)
+def test_subnetworks_match_functional_reference(
+    net: FlowNet2, flownet_ops: None, name: str, reference, cin: int, out_hw: tuple[int, int]  # noqa: ANN001
+) -> None:
+    sub = getattr(net, name)
+    x = torch.randn(1, cin, 64, 128, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        out = sub(x)
+        ref = reference(sub.state_dict(), "", x)
+    assert out.shape == (1, 2, *out_hw)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * (ref.abs().max().item() + 1.0))
 
 
 def test_forward_rejects_sizes_not_multiple_of_64(net: FlowNet2) -> None:
