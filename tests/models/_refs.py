@@ -125,3 +125,43 @@ def functional_fusion(sd: dict, p: str, x: Tensor) -> Tensor:
     up0 = _up(sd, f"{p}upsampled_flow1_to_0", flow1, False)
     cat0 = torch.cat((c0, _up(sd, f"{p}deconv0", cat1, True), up0), 1)
     return _c(sd, f"{p}predict_flow0", _c(sd, f"{p}inter_conv0", cat0, act=False), act=False)
+
+
+# ----------------------------------------------------------------------------------------------------
+# DFC-Net (DFGVI's DeepLab-style ResNet) written functionally from the original, weights by key name.
+
+
+def _bn(sd: dict, key: str, x: Tensor) -> Tensor:
+    return F.batch_norm(
+        x, sd[f"{key}.running_mean"], sd[f"{key}.running_var"], sd[f"{key}.weight"], sd[f"{key}.bias"],
+        training=False, eps=1e-5,
+    )
+
+
+def functional_dfcnet(sd: dict, x: Tensor, blocks: tuple[int, int, int, int], head: str) -> Tensor:
+    size = x.shape[-2:]
+    y = F.conv2d(x, sd["conv1.weight"], sd["conv1.bias"], stride=2, padding=3)
+    y = F.max_pool2d(F.relu(_bn(sd, "bn1", y)), 3, stride=2, padding=1, ceil_mode=True)
+    for layer, (n, stride, dil) in enumerate(zip(blocks, (1, 2, 1, 1), (1, 1, 2, 4)), start=1):
+        for i in range(n):
+            k = f"layer{layer}.{i}"
+            s = stride if i == 0 else 1
+            out = F.relu(_bn(sd, f"{k}.bn1", F.conv2d(y, sd[f"{k}.conv1.weight"], stride=s)))
+            out = F.conv2d(out, sd[f"{k}.conv2.weight"], padding=dil, dilation=dil)
+            out = F.relu(_bn(sd, f"{k}.bn2", out))
+            out = _bn(sd, f"{k}.bn3", F.conv2d(out, sd[f"{k}.conv3.weight"]))
+            if f"{k}.downsample.0.weight" in sd:
+                y = _bn(sd, f"{k}.downsample.1", F.conv2d(y, sd[f"{k}.downsample.0.weight"], stride=s))
+            y = F.relu(out + y)
+
+    def up(t: Tensor, hw: tuple[int, int]) -> Tensor:
+        return F.interpolate(t, size=hw, mode="bilinear", align_corners=False)
+
+    h, w = size
+    if head == "single":
+        return up(F.conv2d(y, sd["layer5.conv1.weight"], sd["layer5.conv1.bias"]), (h, w))
+    y = up(y, (h // 4, w // 4))
+    y = F.relu(F.conv2d(y, sd["layer5.conv1.weight"], sd["layer5.conv1.bias"], padding=2))
+    y = up(y, (h // 2, w // 2))
+    y = F.relu(F.conv2d(y, sd["layer5.conv2.weight"], sd["layer5.conv2.bias"], padding=1))
+    return F.conv2d(up(y, (h, w)), sd["layer5.conv3.weight"], sd["layer5.conv3.bias"])

@@ -11,6 +11,7 @@ import torchvision
 from torch import nn
 
 from lecinpaint.models._weights import CheckpointError, CheckpointNotFoundError
+from ._refs import functional_dfcnet
 from lecinpaint.models.dfcnet import (
     DFC_CHECKPOINTS,
     DFCNet,
@@ -21,10 +22,29 @@ from lecinpaint.models.dfcnet import (
 )
 
 
+def _realistic_weights(model: nn.Module, seed: int = 5) -> nn.Module:
+    """He-initialised convolutions and non-trivial BatchNorm statistics.
+
+    DFGVI's own initialisation (N(0, 0.01)) shrinks the signal to ~1e-4 by layer4, which would let a
+    wiring error in the trunk hide under the head's bias; these weights keep activations O(1).
+    """
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.copy_(torch.randn(m.weight.shape, generator=g) * (2.0 / m.weight[0].numel()) ** 0.5)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) * 0.5 + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model
+
+
 @pytest.fixture(scope="module")
 def stage1() -> DFCNet:
     torch.manual_seed(0)
-    return dfcnet("1")
+    return _realistic_weights(dfcnet("1"))
 
 
 @pytest.fixture
@@ -104,6 +124,27 @@ def test_backbone_is_caffe_style_dilated_output_stride_8(stage1: DFCNet) -> None
         assert stage1(torch.randn(1, 33, 20, 28)).shape == (1, 2, 20, 28)
 
 
+def test_forward_matches_functional_reference(stage1: DFCNet) -> None:
+    x = torch.randn(1, 33, 36, 44, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        out = stage1(x)
+        ref = functional_dfcnet(stage1.state_dict(), x, (3, 4, 6, 3), "multi")
+    assert out.shape == (1, 2, 36, 44) and float(ref.std()) > 0.1
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
+def test_single_scale_head_matches_functional_reference() -> None:
+    torch.manual_seed(7)
+    # ResNet-101's head on a ResNet-50 trunk keeps this cheap
+    head_only = _realistic_weights(DFCNet(33, 2, 50, "single"))
+    x = torch.randn(1, 33, 20, 28)
+    with torch.no_grad():
+        ref = functional_dfcnet(head_only.state_dict(), x, (3, 4, 6, 3), "single")
+        out = head_only(x)
+    assert out.shape == (1, 2, 20, 28) and float(ref.std()) > 0.1
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item())
+
+
 def test_batchnorm_stays_frozen_in_train_mode(stage1: DFCNet) -> None:
     x = torch.randn(1, 33, 24, 24)
     with torch.no_grad():
@@ -123,17 +164,8 @@ def test_batchnorm_stays_frozen_in_train_mode(stage1: DFCNet) -> None:
 # Checkpoints in DFGVI's format: {'n_iter', 'model'} with DataParallel's 'module.' prefix
 
 
-def _randomise_bn(model: nn.Module) -> None:
-    g = torch.Generator().manual_seed(5)
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-
-
 @pytest.fixture(scope="module")
 def stage1_checkpoint(stage1: DFCNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _randomise_bn(stage1)
     path = tmp_path_factory.mktemp("dfc") / "resnet50_stage1.pth"
     torch.save({"n_iter": 120000, "model": {"module." + k: v for k, v in stage1.state_dict().items()}}, path)
     return path
