@@ -534,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
     except _Terminated:
         error("terminated; no output written")
         return 143
+    except Exception as exc:  # e.g. the engine rejecting the input mid-run: one line, no output written
+        error(f"{type(exc).__name__}: {exc}")
+        return 1
 
 
 if __name__ == "__main__":

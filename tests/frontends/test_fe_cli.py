@@ -118,6 +118,13 @@ def test_user_errors(tmp_path: Path) -> None:
     assert (tmp_path / "exists.mp4").read_bytes() == b"keep me"
     res = _run(str(src))
     assert res.returncode == 2 and b"-o/--output" in res.stderr
+    # Too few masks: the engine stops at frame 1; one line, no output, no temporary file left.
+    _, masks, _ = scene(n=1)
+    res = _run(str(src), "-o", str(tmp_path / "o.mp4"), "--masks", str(write_mask_dir(masks, tmp_path / "m")),
+               *ENGINE_ARGS)
+    err = res.stderr.decode()
+    assert res.returncode == 1 and "masks ran out" in err and "Traceback" not in err, err
+    assert not (tmp_path / "o.mp4").exists() and not [p for p in tmp_path.iterdir() if "partial" in p.name]
 
 
 def test_models_lists_checkpoints(tmp_path: Path) -> None:
