@@ -323,8 +323,9 @@ class DFCNet(nn.Module):
             pred = self(win.to(dev, torch.float32)).to(flows[0].device)
             hs, ws = pred.shape[-2:]
             pred = F.interpolate(pred, size=(h, w), mode="bilinear", align_corners=False)
-            pred = pred * torch.tensor([w / ws, h / hs] * (pred.shape[1] // 2), dtype=pred.dtype,
-                                       device=pred.device).view(1, -1, 1, 1)
+            # the network's flow is in pixels of its own grid: rescale (u by w/ws, v by h/hs)
+            gain = torch.tensor([w / ws, h / hs] * (pred.shape[1] // 2), dtype=pred.dtype, device=pred.device)
+            pred = pred * gain.view(1, -1, 1, 1)
             m = masks[chunk].to(pred.dtype)
             for i, fl in enumerate(flows):
                 p = pred[:, 2 * i : 2 * i + 2]
