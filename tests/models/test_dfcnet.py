@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -169,10 +170,11 @@ def test_batchnorm_stays_frozen_in_train_mode(stage1: DFCNet) -> None:
 
 
 @pytest.fixture(scope="module")
-def stage1_checkpoint(stage1: DFCNet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def stage1_checkpoint(stage1: DFCNet, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("dfc") / "resnet50_stage1.pth"
     torch.save({"n_iter": 120000, "model": {"module." + k: v for k, v in stage1.state_dict().items()}}, path)
-    return path
+    yield path
+    path.unlink(missing_ok=True)
 
 
 def test_checkpoint_round_trip_gives_identical_outputs(stage1: DFCNet, stage1_checkpoint: Path) -> None:

@@ -1,10 +1,14 @@
-"""FlowNet2: layout against NVIDIA's checkpoint, loading, composition, any-size estimation, .flo files."""
+"""FlowNet2: layout against NVIDIA's checkpoint, loading, composition, any-size estimation, .flo files.
+
+The network runs on lecinpaint.ops (correlation, resample2d, channelnorm); the references it is
+compared with use the slow, independent implementations of tests/models/_refs.py.
+"""
 
 from __future__ import annotations
 
 import struct
-import warnings
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -24,35 +28,8 @@ from ._refs import (
     functional_flownetsd,
     functional_fusion,
     ref_channelnorm,
-    ref_correlation,
     ref_resample2d,
 )
-
-_OPS = ("correlation", "resample2d", "channelnorm")
-
-
-@pytest.fixture(scope="module")
-def flownet_ops() -> None:
-    """The real lecinpaint ops; the slow test references stand in while an op is not available."""
-    import lecinpaint.ops as ops
-
-    missing = [n for n in _OPS if not callable(getattr(ops, n, None))]
-    if not missing:
-        yield
-        return
-    warnings.warn(f"lecinpaint.ops lacks {missing}: FlowNet2 runs on the test references", stacklevel=1)
-    mp = pytest.MonkeyPatch()
-    refs = {
-        "correlation": lambda a, b, pad_size=20, kernel_size=1, max_displacement=20, stride1=1, stride2=2: (
-            ref_correlation(a, b, pad_size, max_displacement, stride2)
-        ),
-        "resample2d": ref_resample2d,
-        "channelnorm": ref_channelnorm,
-    }
-    for n in missing:
-        mp.setattr(ops, n, refs[n], raising=False)
-    yield
-    mp.undo()
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +139,7 @@ def _reference_forward(net: FlowNet2, img0: torch.Tensor, img1: torch.Tensor) ->
     return net.flownetfusion(fin)
 
 
-def test_forward_matches_reference_composition(net: FlowNet2, flownet_ops: None) -> None:
+def test_forward_matches_reference_composition(net: FlowNet2) -> None:
     g = torch.Generator().manual_seed(1)
     img0 = torch.rand(1, 3, 64, 128, generator=g) * 255
     img1 = torch.roll(img0, shifts=(1, 2), dims=(2, 3))
@@ -185,7 +162,7 @@ def test_forward_matches_reference_composition(net: FlowNet2, flownet_ops: None)
     ],
 )
 def test_subnetworks_match_functional_reference(
-    net: FlowNet2, flownet_ops: None, name: str, reference, cin: int, out_hw: tuple[int, int]  # noqa: ANN001
+    net: FlowNet2, name: str, reference, cin: int, out_hw: tuple[int, int]  # noqa: ANN001
 ) -> None:
     sub = getattr(net, name)
     x = torch.randn(1, cin, 64, 128, generator=torch.Generator().manual_seed(4))
@@ -275,7 +252,7 @@ def test_estimate_multiple_of_64_is_plain_forward() -> None:
     assert torch.equal(stub.seen[0], img)
 
 
-def test_estimate_real_network_odd_size(net: FlowNet2, flownet_ops: None) -> None:
+def test_estimate_real_network_odd_size(net: FlowNet2) -> None:
     g = torch.Generator().manual_seed(2)
     img0 = torch.rand(1, 3, 50, 70, generator=g) * 255
     flow = net.estimate(img0, img0.roll(1, -1))
@@ -288,17 +265,16 @@ def test_estimate_real_network_odd_size(net: FlowNet2, flownet_ops: None) -> Non
 
 
 @pytest.fixture(scope="module")
-def checkpoint(net: FlowNet2, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def checkpoint(net: FlowNet2, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The random model saved in the original layout, under the original name."""
     d = tmp_path_factory.mktemp("flownet2_ckpt")
     path = d / FLOWNET2_CHECKPOINT
     torch.save({"epoch": 0, "state_dict": net.state_dict(), "best_EPE": torch.tensor(2.02)}, path)
-    return path
+    yield path
+    path.unlink(missing_ok=True)  # 650 MB: do not leave it in pytest's kept temporary directories
 
 
-def test_checkpoint_round_trip_gives_identical_outputs(
-    net: FlowNet2, checkpoint: Path, flownet_ops: None
-) -> None:
+def test_checkpoint_round_trip_gives_identical_outputs(net: FlowNet2, checkpoint: Path) -> None:
     loaded = load_flownet2(checkpoint, device="cpu")
     assert isinstance(loaded, FlowNet2) and not loaded.training
     a, b = net.state_dict(), loaded.state_dict()
