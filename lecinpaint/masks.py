@@ -343,7 +343,8 @@ class MaskSource:
 
     Sizes and counts are checked against the frames with ``check_size(h, w)`` (before reading) and
     ``pair(frames)`` (while streaming): a mismatch raises ``ValueError`` naming the mask's index, file,
-    and the sizes or counts involved.
+    and the sizes or counts involved. Plain iteration checks that all masks have the first one's size
+    (or the size given to ``check_size``).
 
     Example:
         >>> src = MaskSource("masks/")                       # doctest: +SKIP
@@ -371,6 +372,7 @@ class MaskSource:
         else:
             self.files = None
         self._expected: tuple[int, int] | None = None
+        self._expected_from = "the frames"
 
     @property
     def is_video(self) -> bool:
@@ -389,6 +391,7 @@ class MaskSource:
         Reads the first mask now; every later mask is checked while iterating.
         """
         self._expected = (int(height), int(width))
+        self._expected_from = "the frames"
         first = next(iter(self._raw_iter()), None)
         if first is None:
             raise ValueError(f"mask video {str(self.path)!r} contains no frames")
@@ -396,6 +399,10 @@ class MaskSource:
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for i, mask in enumerate(self._raw_iter()):
+            if self._expected is None:
+                # Without check_size() the first mask sets the size that every later one must have.
+                self._expected = mask.shape
+                self._expected_from = "the first mask"
             self._check(i, mask)
             yield mask
 
@@ -410,6 +417,7 @@ class MaskSource:
         for frame in frames:
             h, w = np.shape(frame)[:2]
             self._expected = (h, w)
+            self._expected_from = "the frames"
             try:
                 mask = next(masks)
             except StopIteration:
@@ -424,7 +432,8 @@ class MaskSource:
         if self._expected is not None and mask.shape != self._expected:
             where = f"file {self.files[i].name!r}" if self.files is not None else f"video {str(self.path)!r}"
             raise ValueError(
-                f"mask {i} ({where}) is {mask.shape[1]}x{mask.shape[0]} but the frames are "
+                f"mask {i} ({where}) is {mask.shape[1]}x{mask.shape[0]} but {self._expected_from} "
+                f"{'is' if self._expected_from == 'the first mask' else 'are'} "
                 f"{self._expected[1]}x{self._expected[0]}; masks must have the frames' size"
             )
 

@@ -316,6 +316,9 @@ def test_mask_source_errors(tmp_path: Path) -> None:
     wrong = [np.zeros((24, 32, 3), np.uint8), np.zeros((20, 32, 3), np.uint8)]
     with pytest.raises(ValueError, match=r"mask 1 \(file '1.png'\)"):
         list(MaskSource(folder).pair(wrong))
+    cv2.imwrite(str(folder / "3.png"), np.zeros((24, 30), np.uint8))
+    with pytest.raises(ValueError, match=r"mask 3 \(file '3.png'\) is 30x24 but the first mask is 32x24"):
+        list(MaskSource(folder))
     (folder / "3.png").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="cannot read mask image"):
         list(MaskSource(folder))
