@@ -101,8 +101,12 @@ def default_dilation(height: int, width: int) -> int:
     600x336 whiteboard clip, 22 px at 720p and 32 px at 1080p.
 
     Why this much: the segmenters' outlines lag fast motion by a frame and are soft at hair, fingers
-    and chalk/marker tips; a residual border of the lecturer (a halo one or two pixels wide) is the most
-    visible failure of flow-guided inpainting, while a slightly larger hole costs little on a static board.
+    and marker tips; a residual border of the lecturer is the most visible failure of flow-guided
+    inpainting, while a slightly larger hole costs little on a static board. Measured on the real
+    whiteboard lecture (600x336, 140 frames; pixels differing by > 60 grey levels from a clean
+    background of the same clip): outside the raw mask of the default segmenter such pixels make up
+    13 % of the first pixel ring, 0.09 % at 4-6 px, 0.02 % at 6-8 px and none beyond 8 px; with the
+    stabiliser and this default radius (10 px) none are left outside the hole.
     """
     if height <= 0 or width <= 0:
         raise ValueError(f"frame size must be positive, got {height}x{width}")
@@ -138,7 +142,12 @@ class MaskStabilizer:
     3. Hole filling: enclosed background regions smaller than ``hole_fraction`` of the frame area
        (between fingers, inside a sleeve) become hole too.
 
-    Memory: ``2 * lookahead + 1`` masks of one byte per pixel.
+    Memory: ``2 * lookahead + 1`` masks of one byte per pixel. Cost: about a millisecond per frame at
+    600x336 (contour tracing, not component labelling).
+
+    The default lookahead of 2 frames, measured with the default segmenter on the people clip with
+    exact masks (DAVIS schoolgirls, 80 frames): share of the people's pixels inside the mask 0.767 per
+    frame, 0.793 with lookahead 1, 0.820 with 2, 0.837 with 3; IoU 0.572, 0.584, 0.594, 0.597.
 
     Example:
         >>> st = MaskStabilizer(lookahead=1)
