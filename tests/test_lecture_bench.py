@@ -15,6 +15,7 @@ from benchmarks.lecture.baselines import LastSeen, TeleaInpaint, TemporalMedian,
 from benchmarks.lecture.generator import DataMissing, data_dir, make_clip
 from benchmarks.lecture.metrics import (
     ClipScorer,
+    NoTruthScorer,
     binarise_strokes,
     psnr,
     ssim,
@@ -223,6 +224,22 @@ def test_clip_scorer_flicker_and_perfect_output() -> None:
     assert r["psnr_mask"] == math.inf and r["ssim_mask"] == pytest.approx(1.0) and r["f1"] == 1.0
     assert r["flicker"] == 0.0
     assert flick.result()["flicker"] == pytest.approx(4.0)
+
+
+def test_warp_error_follows_the_camera() -> None:
+    rng = np.random.default_rng(3)
+    world = cv2.GaussianBlur(rng.integers(0, 256, (120, 200, 3), dtype=np.uint8), (0, 0), 2.0)
+    frames = [np.ascontiguousarray(world[10:90, 10 + 3 * t : 130 + 3 * t]) for t in range(5)]
+    mask = np.zeros((80, 120), bool)
+    mask[20:60, 40:80] = True
+    good, stuck = NoTruthScorer(), NoTruthScorer()
+    for f in frames:
+        good.update(f, f, mask)          # the fill moves with the scene
+        s = f.copy()
+        s[mask] = frames[0][mask]          # the fill stays where it was
+        stuck.update(f, s, mask)
+    g, b = good.result()["warp_error"], stuck.result()["warp_error"]
+    assert g < 1.0 and b > 5 * max(g, 1.0), (g, b)
 
 
 # ------------------------------------------------------------------------------------------ baselines

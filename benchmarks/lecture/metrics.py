@@ -29,9 +29,11 @@ Flicker (temporal stability, with truth)
     over the clip. 0 = the filled region is as steady as the truth; the lighting drift is subtracted.
 
 Warping error (temporal stability, without truth)
-    For clips without ground truth (DAVIS, the real whiteboard clip): DIS optical flow from output t to
-    output t-1 (grey, "medium" preset), output t-1 warped back onto t, mean absolute difference inside
-    the mask of frame t, excluding pixels that fail a forward-backward check (1 px). Pooled over the clip.
+    For clips without ground truth (DAVIS, the real whiteboard clip): the camera's motion between input
+    frames t-1 and t is a homography fitted (RANSAC) to DIS optical flow of the inputs' background
+    (outside the hole); output t-1 is warped onto t by it, and the mean absolute difference (levels,
+    averaged over channels) is taken inside the hole of frame t, pooled over the clip. Lower is steadier;
+    a fill that does not move with the camera, or flickers, scores high.
 
 Person area (no truth)
     The fraction of the frame that a person segmenter still labels as person (probability > 0.5) in the
@@ -58,6 +60,7 @@ __all__ = [
     "ssim_map",
     "stroke_counts",
     "squared_error",
+    "camera_motion",
     "warp_error",
 ]
 
@@ -308,34 +311,51 @@ def _dis() -> cv2.DISOpticalFlow:
     return _DIS
 
 
-def _backward_warp(img: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    h, w = flow.shape[:2]
-    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-    return cv2.remap(img, gx + flow[..., 0], gy + flow[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+def camera_motion(prev_inp: np.ndarray, inp: np.ndarray, mask: np.ndarray) -> np.ndarray | None:
+    """3x3 homography taking frame t's pixels to frame t-1's, fitted to the background's motion.
+
+    DIS flow (t -> t-1) of the input frames, sampled every 8 px outside the hole, then RANSAC (2 px).
+    None when too few background samples remain.
+    """
+    g0 = cv2.cvtColor(inp, cv2.COLOR_RGB2GRAY)
+    g1 = cv2.cvtColor(prev_inp, cv2.COLOR_RGB2GRAY)
+    flow = _dis().calc(g0, g1, None)
+    h, w = mask.shape
+    ys, xs = np.mgrid[4:h:8, 4:w:8]
+    keep = ~mask[ys, xs]
+    if keep.sum() < 16:
+        return None
+    src = np.stack([xs[keep], ys[keep]], axis=1).astype(np.float32)
+    dst = src + flow[ys[keep], xs[keep]]
+    hom, _ = cv2.findHomography(src, dst, cv2.RANSAC, 2.0)
+    return hom
 
 
-def warp_error(prev_out: np.ndarray, out: np.ndarray, mask: np.ndarray) -> tuple[float, int]:
-    """Sum of the warping error inside ``mask`` (frame t) and the number of pixels counted.
+def warp_error(
+    prev_inp: np.ndarray, inp: np.ndarray, prev_out: np.ndarray, out: np.ndarray, mask: np.ndarray
+) -> tuple[float, int]:
+    """Sum of the warping error inside ``mask`` (frame t's hole) and the number of pixels counted.
 
-    Flow t -> t-1 and t-1 -> t by DIS on the outputs; a pixel counts when the round trip returns within
-    1 px and the target lies inside the frame.
+    The previous output is moved onto frame t by the camera's motion, measured on the *inputs'*
+    background (:func:`camera_motion`), so a fill that stays put while the camera pans is penalised
+    (flow measured on the outputs would follow the fill and hide that). Pixels whose source falls
+    outside frame t-1 are not counted.
     """
     prev_out, out = _check_pair(prev_out, out)
+    prev_inp, inp = _check_pair(prev_inp, inp)
     mask = _check_mask(mask, out.shape)
-    g0 = cv2.cvtColor(out, cv2.COLOR_RGB2GRAY)
-    g1 = cv2.cvtColor(prev_out, cv2.COLOR_RGB2GRAY)
-    f01 = _dis().calc(g0, g1, None)
-    f10 = _dis().calc(g1, g0, None)
-    back = _backward_warp(f10, f01)
-    ok = np.linalg.norm(f01 + back, axis=2) < 1.0
+    if mask is None or not mask.any():
+        return 0.0, 0
+    hom = camera_motion(prev_inp, inp, mask)
+    if hom is None:
+        return 0.0, 0
     h, w = mask.shape
-    gx, gy = np.meshgrid(np.arange(w), np.arange(h))
-    tx, ty = gx + f01[..., 0], gy + f01[..., 1]
-    ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    sel = ok & mask
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    warped = cv2.warpPerspective(prev_out.astype(np.float32), hom, (w, h), flags=flags)
+    inside = cv2.warpPerspective(np.ones((h, w), np.float32), hom, (w, h), flags=flags) > 0.999
+    sel = inside & mask
     if not sel.any():
         return 0.0, 0
-    warped = _backward_warp(prev_out.astype(np.float32), f01)
     diff = np.abs(warped - out.astype(np.float32))[sel].mean(axis=1)
     return float(diff.sum()), int(sel.sum())
 
@@ -356,16 +376,18 @@ class NoTruthScorer:
     _area_out: float = 0.0
     _area_in: float = 0.0
     _frames: int = 0
-    _prev: np.ndarray | None = None
+    _prev: tuple[np.ndarray, np.ndarray] | None = None
 
     def update(self, inp: np.ndarray, out: np.ndarray, mask: np.ndarray) -> None:
         inp, out = _check_pair(inp, out)
         mask = _check_mask(mask, out.shape)
+        if mask is None:
+            raise ValueError("NoTruthScorer.update needs the filled region's mask")
         if self._prev is not None:
-            s, n = warp_error(self._prev, out, mask)
+            s, n = warp_error(self._prev[0], inp, self._prev[1], out, mask)
             self._werr += s
             self._werr_n += n
-        self._prev = out
+        self._prev = (inp, out)
         if self.segmenter is not None:
             self._area_out += float((np.asarray(self.segmenter(out)) > 0.5).mean())
         if self.input_segmenter is not None:
