@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +39,7 @@ def originals() -> dict[str, torch.nn.Module]:
 
 
 @pytest.fixture
-def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty TORCH_HOME; $LECINPAINT_WEIGHTS unset; any download attempt fails the test."""
     monkeypatch.delenv("LECINPAINT_WEIGHTS", raising=False)
 
@@ -52,7 +53,9 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(torch.hub, "_hub_dir", None, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert Path(torch.hub.get_dir()) == tmp_path / "hub"
-    return tmp_path / "hub"
+    yield tmp_path / "hub"
+    for f in tmp_path.rglob("*.pth"):  # ~200 MB each: do not leave them in pytest's kept directories
+        f.unlink()
 
 
 def _reference_probability(  # noqa: ANN001
