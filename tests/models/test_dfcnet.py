@@ -194,6 +194,7 @@ def test_checkpoint_from_old_torch_without_num_batches_tracked(stage1: DFCNet, t
     p = tmp_path / "resnet50_stage1.pth"
     torch.save({"n_iter": 1, "model": state}, p)
     loaded = load_dfc(tmp_path, stage="1")  # a directory: the usual file name is used
+    p.unlink()
     assert torch.equal(loaded.layer4[2].bn3.running_var, stage1.layer4[2].bn3.running_var)
     assert int(loaded.bn1.num_batches_tracked) == 0
 
