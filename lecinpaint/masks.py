@@ -15,6 +15,7 @@ The pieces, in the order the engine applies them::
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import subprocess
@@ -343,7 +344,8 @@ class MaskSource:
         iterating yields one ``(H, W)`` bool mask per frame, in order, True = hole.
         Folder: every file with an image suffix (png, jpg, jpeg, bmp, tif, tiff, webp, pgm, ppm, pbm,
         any case), in natural order (``2.png`` before ``10.png``); other files are ignored. A pixel is a
-        hole where any channel is nonzero (grey, 3-channel and palette images all work), except for
+        hole where any channel is nonzero (grey, 3-channel and palette images all work; with 4 channels
+        the colour channels, or the alpha channel where the colour is all black), except for
         lossy formats (jpg, webp) where compression noise would be read as hole: there a hole is a
         value > 127 in any channel.
         Video: any file OpenCV's FFmpeg backend can read (falling back to an ``ffmpeg`` subprocess);
@@ -462,7 +464,8 @@ class MaskSource:
                 if image is None:
                     raise ValueError(f"cannot read mask image {str(f)!r}; is it a valid image file?")
                 if image.ndim == 3 and image.shape[2] == 4:
-                    image = image[:, :, :3]
+                    # Colour decides; a cut-out whose colour is all black carries its mask in alpha.
+                    image = image[:, :, :3] if image[:, :, :3].any() else image[:, :, 3]
                 yield self._binarise(image, f.suffix.lower() in _LOSSY_SUFFIXES)
         else:
             yield from self._video_iter()
@@ -579,4 +582,4 @@ class FrameRateReducer:
             return True
         # i is kept iff some integer k satisfies (i - 1) * r < k <= i * r.
         r = self._ratio
-        return i == 0 or (i * r).__floor__() > ((i - 1) * r).__floor__()
+        return i == 0 or math.floor(i * r) > math.floor((i - 1) * r)
