@@ -1,14 +1,14 @@
 // CPU kernels of lecinpaint::correlation (FlowNet2's correlation layer) and its backward.
 //
 // Two paths:
-//   float32  the fast path. The input read at every displacement (input2 in the forward, the other
-//            input in the backward) is copied, one batch item at a time, to channels-last
-//            (H, W+2*pad, C) with zero columns for the horizontal padding; the forward's input1 rows are
-//            gathered per output row into a small per-thread buffer. Every term of the correlation is
+//   float32  the fast path. The input read at every displacement is copied to channels-last with
+//            zero columns for the horizontal padding: in the forward, input2's rows for a band of 16
+//            output rows (and input1's rows per output row, per thread); in the backward, the other
+//            input, one batch item at a time. Every term of the correlation is
 //            then a dot product (in the backward, an axpy) of contiguous channel vectors. These are
 //            register-blocked over displacements and written with GCC/Clang vector extensions; on x86-64
 //            an AVX2+FMA build of the same code is chosen at run time. Padding rows are skipped, not
-//            stored. Extra memory: about one input batch item, far less than the output.
+//            stored. Extra forward memory: a fraction of one input batch item, far less than the output.
 //   float64  the per-element functions of csrc/common/correlation.h, i.e. the very code the CUDA
 //            kernels run, so that the CPU tests (gradcheck is float64) check the GPU math too.
 // Both parallelise over output rows (forward) or input rows (backward) with at::parallel_for; the
@@ -19,6 +19,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/empty_like.h>
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -232,24 +233,56 @@ LECIN_INLINE void axpy_rows(int64_t n, const float* coef, const float* const* ro
   }
 }
 
+// Lookup tables for the backward's index arithmetic (divisions in the innermost loops would cost as
+// much as the arithmetic itself): the displacement of every output channel, and the output index of
+// every window centre that a gather can ask about (-1 where none), from the shared helpers.
+struct BackwardTables {
+  std::vector<int64_t> off_y, off_x;  // per output channel
+  std::vector<int64_t> oy_of, ox_of;  // output index of padded centre lo + i
+  int64_t lo_y = 0, lo_x = 0;
+
+  explicit BackwardTables(const Geometry& g) {
+    const int64_t DD = g.D * g.D;
+    off_y.resize(static_cast<size_t>(DD));
+    off_x.resize(static_cast<size_t>(DD));
+    for (int64_t ch = 0; ch < DD; ++ch) displacement(g, ch, &off_y[ch], &off_x[ch]);
+    // Centres asked about: (input pixel) -/+ displacement - tap, i.e. within md + kr of the input.
+    const int64_t reach = g.md + g.kr;
+    lo_y = g.pad - reach;
+    lo_x = g.pad - reach;
+    oy_of.resize(static_cast<size_t>(g.H + 2 * reach));
+    ox_of.resize(static_cast<size_t>(g.W + 2 * reach));
+    for (size_t i = 0; i < oy_of.size(); ++i) oy_of[i] = output_index(g, lo_y + static_cast<int64_t>(i), g.outH);
+    for (size_t i = 0; i < ox_of.size(); ++i) ox_of[i] = output_index(g, lo_x + static_cast<int64_t>(i), g.outW);
+  }
+  LECIN_INLINE int64_t oy(int64_t p) const {
+    const int64_t i = p - lo_y;
+    return i < 0 || i >= static_cast<int64_t>(oy_of.size()) ? -1 : oy_of[static_cast<size_t>(i)];
+  }
+  LECIN_INLINE int64_t ox(int64_t p) const {
+    const int64_t i = p - lo_x;
+    return i < 0 || i >= static_cast<int64_t>(ox_of.size()) ? -1 : ox_of[static_cast<size_t>(i)];
+  }
+};
+
 // Gradient rows [y0, y1) of one batch item, channels-last (H, W, C), for input1 (which = 1) or input2.
 // gt: the output gradient of this item, channels-last (outH, outW, D*D). Each input pixel gathers the
 // terms coef * P_other[q] of every output element that read it, then sums them with axpy_rows.
 // coef, rows: scratch of D*D entries.
-LECIN_INLINE void backward_rows(int which, const Geometry& g, Padded other, const float* gt, float* grad,
-                                int64_t y0, int64_t y1, float* coef, const float** rows) {
+LECIN_INLINE void backward_rows(int which, const Geometry& g, const BackwardTables& t, Padded other,
+                                const float* gt, float* grad, int64_t y0, int64_t y1, float* coef,
+                                const float** rows) {
   const float norm = normaliser<float>(g);
   const int64_t DD = g.D * g.D;
+  const int64_t sign = which == 1 ? 1 : -1;
   for (int64_t y = y0; y < y1; ++y) {
     const int64_t yp = y + g.pad;
     for (int64_t x = 0; x < g.W; ++x) {
       const int64_t xp = x + g.pad;
       int64_t n = 0;
       for (int64_t ch = 0; ch < DD; ++ch) {
-        int64_t off_y, off_x;
-        displacement(g, ch, &off_y, &off_x);
+        const int64_t off_y = t.off_y[ch], off_x = t.off_x[ch];
         // input1 at p meets input2 at p + off; input2 at q meets input1 at q - off.
-        const int64_t sign = which == 1 ? 1 : -1;
         const float* r = other.at(g, yp + sign * off_y, xp + sign * off_x);
         if (r == nullptr) continue;
         // Window centres that put this pixel under tap (dy, dx): p - tap for input1, q - off - tap for 2.
@@ -258,10 +291,10 @@ LECIN_INLINE void backward_rows(int which, const Geometry& g, Padded other, cons
         float w = 0.f;
         bool read = false;
         for (int64_t dy = -g.kr; dy <= g.kr; ++dy) {
-          const int64_t oy = output_index(g, cy - dy, g.outH);
+          const int64_t oy = t.oy(cy - dy);
           if (oy < 0) continue;
           for (int64_t dx = -g.kr; dx <= g.kr; ++dx) {
-            const int64_t ox = output_index(g, cx - dx, g.outW);
+            const int64_t ox = t.ox(cx - dx);
             if (ox < 0) continue;
             w += gt[(oy * g.outW + ox) * DD + ch];
             read = true;
@@ -288,9 +321,10 @@ void forward_rows_baseline(const Geometry& g, Padded p1, Padded p2, float* out, 
                            float* acc) {
   forward_rows(g, p1, p2, out, oy0, oy1, acc);
 }
-void backward_rows_baseline(int which, const Geometry& g, Padded other, const float* gt, float* grad,
-                            int64_t y0, int64_t y1, float* coef, const float** rows) {
-  backward_rows(which, g, other, gt, grad, y0, y1, coef, rows);
+void backward_rows_baseline(int which, const Geometry& g, const BackwardTables& t, Padded other,
+                            const float* gt, float* grad, int64_t y0, int64_t y1, float* coef,
+                            const float** rows) {
+  backward_rows(which, g, t, other, gt, grad, y0, y1, coef, rows);
 }
 
 #if LECIN_VECTOR_EXT && defined(__x86_64__)
@@ -301,10 +335,10 @@ __attribute__((target("avx2,fma"), flatten)) void forward_rows_avx2(const Geomet
   forward_rows(g, p1, p2, out, oy0, oy1, acc);
 }
 __attribute__((target("avx2,fma"), flatten)) void backward_rows_avx2(int which, const Geometry& g,
-                                                                      Padded other, const float* gt,
-                                                                      float* grad, int64_t y0, int64_t y1,
-                                                                      float* coef, const float** rows) {
-  backward_rows(which, g, other, gt, grad, y0, y1, coef, rows);
+                                                                      const BackwardTables& t, Padded other,
+                                                                      const float* gt, float* grad, int64_t y0,
+                                                                      int64_t y1, float* coef, const float** rows) {
+  backward_rows(which, g, t, other, gt, grad, y0, y1, coef, rows);
 }
 bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -343,41 +377,58 @@ void gather_rows(const Geometry& g, const float* item, int64_t y0, int64_t rows,
   }
 }
 
+// Output rows per band: the forward copies only the input2 rows that a band reads (band + 2*(md+kr)
+// rows), which keeps its extra memory well below that of the output.
+constexpr int64_t kBand = 16;
+
 void forward_float(const Geometry& g, const at::Tensor& input1, const at::Tensor& input2, at::Tensor& out) {
   const int64_t N = input1.size(0);
   const int64_t DD = g.D * g.D;
   const int64_t k = 2 * g.kr + 1;
   const int64_t Wp = g.W + 2 * g.pad;
+  const int64_t reach = g.R * g.s2 + g.kr;  // rows of input2 above and below a window centre
 #if LECIN_HAVE_AVX2_BUILD
   const bool avx2 = cpu_has_avx2();
 #endif
   const at::Tensor in1 = input1.contiguous();
-  const float* in1_ptr = in1.data_ptr<float>();
+  const at::Tensor in2 = input2.contiguous();
+  const int64_t item = g.C * g.H * g.W;
+  const int64_t band_rows = std::min(g.H, (kBand - 1) * g.s1 + 1 + 2 * reach);
+  // Channels-last rows of input2 for one band, zero columns included (they are never written).
+  at::Tensor band_buf = at::zeros({band_rows, Wp, g.C}, input2.options());
+  float* band_ptr = band_buf.data_ptr<float>();
   for (int64_t b = 0; b < N; ++b) {
-    // Extra memory: one channels-last copy of input2's batch item (read at every displacement) and,
-    // per thread, the k rows of input1 that the current output row reads.
-    const at::Tensor t2 = to_padded_nhwc(input2[b], g.pad);
-    const Padded p2{t2.data_ptr<float>(), Wp, g.pad, g.H};
-    const float* item1 = in1_ptr + b * g.C * g.H * g.W;
+    const float* item1 = in1.data_ptr<float>() + b * item;
+    const float* item2 = in2.data_ptr<float>() + b * item;
     float* out_b = out[b].data_ptr<float>();
-    at::parallel_for(0, g.outH, grain(g.outW * DD * g.C * k * k), [&](int64_t oy0, int64_t oy1) {
-      std::vector<float> acc(static_cast<size_t>(g.D));
-      std::vector<float> rows1(static_cast<size_t>(k * Wp * g.C), 0.f);
-      for (int64_t oy = oy0; oy < oy1; ++oy) {
-        const int64_t Y = centre(g, oy);
-        const int64_t first = std::max(Y - g.kr, g.pad);
-        const int64_t last = std::min(Y + g.kr, g.pad + g.H - 1);
-        const Padded p1{rows1.data(), Wp, first, std::max<int64_t>(0, last - first + 1)};
-        gather_rows(g, item1, first - g.pad, p1.rows, Wp, rows1.data());
+    for (int64_t oy0 = 0; oy0 < g.outH; oy0 += kBand) {
+      const int64_t oy1 = std::min(g.outH, oy0 + kBand);
+      const int64_t first = std::max(centre(g, oy0) - reach, g.pad);
+      const int64_t last = std::min(centre(g, oy1 - 1) + reach, g.pad + g.H - 1);
+      const Padded p2{band_ptr, Wp, first, std::max<int64_t>(0, last - first + 1)};
+      at::parallel_for(0, p2.rows, 1, [&](int64_t r0, int64_t r1) {
+        gather_rows(g, item2, first - g.pad + r0, r1 - r0, Wp, band_ptr + r0 * Wp * g.C);
+      });
+      at::parallel_for(oy0, oy1, grain(g.outW * DD * g.C * k * k), [&](int64_t row0, int64_t row1) {
+        // Per thread: the k rows of input1 that the current output row reads.
+        std::vector<float> acc(static_cast<size_t>(g.D));
+        std::vector<float> rows1(static_cast<size_t>(k * Wp * g.C), 0.f);
+        for (int64_t oy = row0; oy < row1; ++oy) {
+          const int64_t Y = centre(g, oy);
+          const int64_t r_first = std::max(Y - g.kr, g.pad);
+          const int64_t r_last = std::min(Y + g.kr, g.pad + g.H - 1);
+          const Padded p1{rows1.data(), Wp, r_first, std::max<int64_t>(0, r_last - r_first + 1)};
+          gather_rows(g, item1, r_first - g.pad, p1.rows, Wp, rows1.data());
 #if LECIN_HAVE_AVX2_BUILD
-        if (avx2) {
-          forward_rows_avx2(g, p1, p2, out_b, oy, oy + 1, acc.data());
-          continue;
-        }
+          if (avx2) {
+            forward_rows_avx2(g, p1, p2, out_b, oy, oy + 1, acc.data());
+            continue;
+          }
 #endif
-        forward_rows_baseline(g, p1, p2, out_b, oy, oy + 1, acc.data());
-      }
-    });
+          forward_rows_baseline(g, p1, p2, out_b, oy, oy + 1, acc.data());
+        }
+      });
+    }
   }
 }
 
@@ -389,6 +440,7 @@ void backward_float(const Geometry& g, const at::Tensor& grad_output, const at::
 #if LECIN_HAVE_AVX2_BUILD
   const bool avx2 = cpu_has_avx2();
 #endif
+  const BackwardTables tables(g);
   at::Tensor scratch = at::empty({g.H, g.W, g.C}, input1.options());
   float* scratch_ptr = scratch.data_ptr<float>();
   for (int64_t b = 0; b < N; ++b) {
@@ -402,11 +454,11 @@ void backward_float(const Geometry& g, const at::Tensor& grad_output, const at::
         std::vector<const float*> rows(static_cast<size_t>(DD));
 #if LECIN_HAVE_AVX2_BUILD
         if (avx2) {
-          backward_rows_avx2(which, g, other, gt_ptr, scratch_ptr, y0, y1, coef.data(), rows.data());
+          backward_rows_avx2(which, g, tables, other, gt_ptr, scratch_ptr, y0, y1, coef.data(), rows.data());
           return;
         }
 #endif
-        backward_rows_baseline(which, g, other, gt_ptr, scratch_ptr, y0, y1, coef.data(), rows.data());
+        backward_rows_baseline(which, g, tables, other, gt_ptr, scratch_ptr, y0, y1, coef.data(), rows.data());
       });
       (which == 1 ? grad1 : grad2)[b].copy_(scratch.permute({2, 0, 1}));
     }

@@ -141,7 +141,7 @@ def _check(
         ("stride1", stride1),
         ("stride2", stride2),
     ):
-        if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, bool) or not isinstance(value, (int, torch.SymInt)):
             raise TypeError(f"{_OP}: {name} must be an int, got {type(value).__name__}")
     if kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"{_OP}: kernel_size must be odd and positive, got {kernel_size}")
