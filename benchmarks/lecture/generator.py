@@ -52,6 +52,7 @@ __all__ = [
     "Sample",
     "available_boards",
     "data_dir",
+    "load_folder_clip",
     "make_clip",
 ]
 
@@ -145,12 +146,12 @@ def _person_source(root: str, person_id: int) -> tuple[tuple[np.ndarray, np.ndar
     frames = sorted((base / "frames").glob("*.png"))
     if not frames:
         raise DataMissing(f"no frames in {base / 'frames'}")
+    from PIL import Image  # (Pillow comes with matplotlib) reads P-mode PNGs as raw palette indices
+
     out = []
     for f in frames:
         rgb = _read_rgb(f)
         # P-mode PNG: the palette index is the instance id; read the raw indices, not the palette colours.
-        from PIL import Image  # matplotlib's dependency; only needed here
-
         ids = np.asarray(Image.open(base / "masks" / f.name))
         m = ids == person_id
         if not m.any():

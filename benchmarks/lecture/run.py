@@ -45,9 +45,6 @@ __all__ = ["System", "available_systems", "main"]
 
 _ROOT = Path(__file__).resolve().parents[2]
 
-SystemFn = Callable[[Iterable[np.ndarray], "Iterable[np.ndarray] | None"], Iterator[np.ndarray]]
-
-
 @dataclass
 class System:
     """One system under test.
