@@ -22,9 +22,9 @@ Backends (``make_segmenter(name)``):
     measure                       selfie      selfie-land.  pose      combined
     ============================  ==========  ============  ========  =========
     real lecture clip, 600x336:   6.2 ms      3.3 ms        27.5 ms   ~34 ms
-    lecturer left 0-1 px outside  13.2 %      (not shown)   11.6 %    4.5 %
-    ... 4-6 px outside            0.09 %                    0.10 %    0.04 %
-    ... 8-10 px outside           0                         0.04 %    0
+    lecturer left 0-1 px outside  13.2 %      14.7 %       11.6 %    4.5 %
+    ... 4-6 px outside            0.09 %      0.21 %        0.10 %    0.04 %
+    ... 8-10 px outside           0           0.03 %        0.04 %    0
     people clip, IoU vs exact     0.574       0.541         0.272     0.593
     ============================  ==========  ============  ========  =========
 
