@@ -7,7 +7,7 @@
 //            input, one batch item at a time. Every term of the correlation is
 //            then a dot product (in the backward, an axpy) of contiguous channel vectors. These are
 //            register-blocked over displacements and written with GCC/Clang vector extensions; on x86-64
-//            an AVX2+FMA build of the same code is chosen at run time. Padding rows are skipped, not
+//            an AVX2 build of the same code is chosen at run time. Padding rows are skipped, not
 //            stored. Extra forward memory: a fraction of one input batch item, far less than the output.
 //   float64  the per-element functions of csrc/common/correlation.h, i.e. the very code the CUDA
 //            kernels run, so that the CPU tests (gradcheck is float64) check the GPU math too.
@@ -86,7 +86,8 @@ LECIN_INLINE float vsum(const vfloat& v) {
 }
 #endif
 
-#if LECIN_VECTOR_EXT
+#if LECIN_VECTOR_EXT && (defined(__clang__) || __GNUC__ >= 12)  // __builtin_shufflevector
+#define LECIN_HAVE_VSUM8 1
 // The lane sums of eight vectors at once, as one vector (pairwise, by shuffles): far fewer operations
 // than eight separate horizontal sums, which would otherwise cost ~20% of the forward.
 #define LECIN_SHUF(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
@@ -103,6 +104,8 @@ LECIN_INLINE void vsum8(const vfloat* s, float* sums) {
   vstore(sums, LECIN_SHUF(u[0], u[1], 0, 1, 2, 3, 8, 9, 10, 11) + LECIN_SHUF(u[0], u[1], 4, 5, 6, 7, 12, 13, 14, 15));
 }
 #undef LECIN_SHUF
+#else
+#define LECIN_HAVE_VSUM8 0
 #endif
 
 // acc[g] += sum_c a[c] * b[g*b_step + c] for g < G. G accumulators live in registers so that each load
@@ -121,6 +124,7 @@ LECIN_INLINE void dot_group(const float* a, const float* b, int64_t b_step, int6
       s[k] += va * vb;
     }
   }
+#if LECIN_HAVE_VSUM8
   if constexpr (G == kLanes) {
     float sums[kLanes];
     vsum8(s, sums);
@@ -128,6 +132,9 @@ LECIN_INLINE void dot_group(const float* a, const float* b, int64_t b_step, int6
   } else {
     for (int k = 0; k < G; ++k) acc[k] += vsum(s[k]);
   }
+#else
+  for (int k = 0; k < G; ++k) acc[k] += vsum(s[k]);
+#endif
 #endif
   for (; c < C; ++c) {
     for (int k = 0; k < G; ++k) acc[k] += a[c] * b[k * b_step + c];
@@ -315,7 +322,7 @@ LECIN_INLINE void backward_rows(int which, const Geometry& g, const BackwardTabl
   }
 }
 
-// Two builds of the same code: the baseline ISA, and AVX2+FMA chosen at run time on x86-64. `flatten`
+// Two builds of the same code: the baseline ISA, and AVX2 chosen at run time on x86-64. `flatten`
 // inlines the whole call tree so the vector code is generated for the caller's target.
 void forward_rows_baseline(const Geometry& g, Padded p1, Padded p2, float* out, int64_t oy0, int64_t oy1,
                            float* acc) {
