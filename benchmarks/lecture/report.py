@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,10 @@ def _plots(results: dict[str, Any], pic_dir: Path) -> dict[str, str]:
             ax.set_ylabel("dB", fontsize=8)
             ax.tick_params(labelsize=7)
             ax.grid(alpha=0.3)
-        axes[0, 0].legend(fontsize=7, ncol=3)
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 5), fontsize=7, frameon=False)
         axes[-1, 0].set_xlabel("frame", fontsize=8)
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.4 * len(quality))))
         pic_dir.mkdir(parents=True, exist_ok=True)
         fig.savefig(pic_dir / "psnr_per_frame.png", dpi=90)
         plt.close(fig)
@@ -201,10 +203,11 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
                 f"{_fmt(r['flicker'])} | {_fmt(r['psnr'])} | {_fmt(r['ssim'], 3)} | {_fmt(r['seconds'], 1)} |"
             )
         pics = pictures.get(clip["clip"])
+        fname = f"sheet_{_slug(clip['clip'])}.jpg"
         if pics:
             tiles = [("input", pics["input"]), ("truth", pics["truth"])] + list(pics["outputs"].items())
-            fname = f"sheet_{_slug(clip['clip'])}.jpg"
             _save_jpeg(pic_dir / fname, contact_sheet(tiles))
+        if pics or (pic_dir / fname).is_file():
             lines += ["", f"![contact sheet, frame {clip['contact_frame']}]({rel}/{fname})"]
         lines.append("")
     if "psnr" in plots:
@@ -214,10 +217,13 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         lines += [
             "## Real clips without ground truth",
             "",
-            "`warp error`: mean absolute difference inside the filled region between an output frame and the",
-            "previous output warped onto it by optical flow (levels; lower is steadier). `person area`: fraction",
+                "`warp error`: mean absolute difference inside the filled region between an output frame and the",
+            "previous output moved by the camera's motion (a homography fitted to the flow of the inputs'",
+            "background; levels, lower is steadier: a fill that stays put while the camera pans scores high;",
+            "parallax, as behind the trees of bmx-trees, adds a floor for every system). `person area`: fraction",
             "of the frame that the mediapipe segmenter still calls person in the output (input in brackets).",
-            "DAVIS uses its own masks; on the whiteboard clip the baselines get mediapipe's masks.",
+            "DAVIS uses its own (already dilated) masks, grown again by the default dilation like every mask;",
+            "on the whiteboard clip the systems that take masks get mediapipe's.",
             "",
             "| clip | system | warp error | person area % (input) | frames/s |",
             "|---|---|---|---|---|",
@@ -234,13 +240,14 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         lines.append("")
         for clip in results["no_truth"]:
             pics = pictures.get(clip["clip"])
+            fname = f"sheet_{_slug(clip['clip'])}.jpg"
             if pics and pics["outputs"]:
                 tiles = [("input", pics["input"])]
                 if "mask" in pics:
                     tiles.append((f"mask ({clip.get('mask_source', '')})", pics["mask"]))
                 tiles += list(pics["outputs"].items())
-                fname = f"sheet_{_slug(clip['clip'])}.jpg"
                 _save_jpeg(pic_dir / fname, contact_sheet(tiles))
+            if (pics and pics["outputs"]) or (pic_dir / fname).is_file():
                 lines += [f"![{clip['clip']}]({rel}/{fname})", ""]
 
     if results.get("speed"):
@@ -278,7 +285,8 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         lines += [
             "## Memory",
             "",
-            "Peak resident set size (MiB, `ru_maxrss`) of a fresh process that generates a 640x360 clip and",
+            "Peak resident set size (MiB: `VmHWM`, the `ru_maxrss` of the process's own memory map) of a fresh",
+            "process that generates a 640x360 clip and",
             "streams it through the system; `none` only generates the clip (the floor). Flat from 1x to 4x means",
             "memory does not grow with the video length.",
             "",
@@ -288,8 +296,31 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         for name, r in results["memory"].items():
             n1 = int(r["frames_1x"])
             lines.append(
-                f"| {name} | {_fmt(r['1x'], 0)} ({n1} f) | {_fmt(r['4x'], 0)} ({4 * n1} f) | {_fmt(r['4x'] - r['1x'], 0)} |"
+                f"| {name} | {_fmt(r['1x'], 0)} ({n1} f) | {_fmt(r['4x'], 0)} ({4 * n1} f) | {r['4x'] - r['1x']:+.0f} |"
             )
         lines.append("")
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Re-render a report from a saved ``results.json`` (contact sheets already in ``pic_dir`` are kept)."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.lecture.report", description=main.__doc__)
+    ap.add_argument("results", type=Path, help="results.json written by benchmarks.lecture.run")
+    ap.add_argument("markdown", type=Path, help="the markdown file to write")
+    ap.add_argument("pictures", type=Path, help="the folder of the pictures")
+    args = ap.parse_args(argv)
+    try:
+        results = json.loads(args.results.read_text())
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read {args.results}: {exc}", file=sys.stderr)
+        return 1
+    write_report(results, {}, args.markdown, args.pictures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
