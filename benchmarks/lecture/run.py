@@ -428,7 +428,7 @@ def _parse_size(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.lecture.run", description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="short clips and short speed/memory runs")
-    ap.add_argument("--out", type=Path, default=Path("bench_out/lecture"), help="output folder")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/out/lecture"), help="output folder (default benchmarks/out/lecture, git-ignored)")
     ap.add_argument("--publish", action="store_true", help="also rewrite docs/benchmark.md and docs/benchmark/")
     ap.add_argument("--systems", default="", help="comma-separated subset of systems (default: all)")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed runs")
