@@ -23,7 +23,15 @@ from typing import Callable, Iterable, Iterator
 import cv2
 import numpy as np
 
-__all__ = ["BASELINES", "LastSeen", "TeleaInpaint", "TemporalMedian", "dilated_masks", "make_baseline"]
+__all__ = [
+    "BASELINES",
+    "Baseline",
+    "LastSeen",
+    "TeleaInpaint",
+    "TemporalMedian",
+    "dilated_masks",
+    "make_baseline",
+]
 
 
 def _check(frame: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -36,7 +44,9 @@ def _check(frame: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return frame, mask.astype(bool, copy=False)
 
 
-def _pairs(frames: Iterable[np.ndarray], masks: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def _pairs(
+    frames: Iterable[np.ndarray], masks: Iterable[np.ndarray]
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     it_m = iter(masks)
     for f in frames:
         try:
@@ -154,14 +164,16 @@ class LastSeen:
             yield _telea(out, rest) if rest.any() else out
 
 
-BASELINES: dict[str, Callable[[], Callable[[Iterable[np.ndarray], Iterable[np.ndarray]], Iterator[np.ndarray]]]] = {
+Baseline = Callable[[Iterable[np.ndarray], Iterable[np.ndarray]], Iterator[np.ndarray]]
+
+BASELINES: dict[str, Callable[[], Baseline]] = {
     "telea": TeleaInpaint,
     "median": TemporalMedian,
     "last_seen": LastSeen,
 }
 
 
-def make_baseline(name: str) -> Callable[[Iterable[np.ndarray], Iterable[np.ndarray]], Iterator[np.ndarray]]:
+def make_baseline(name: str) -> Baseline:
     """A fresh baseline by name: ``"telea"``, ``"median"`` (15-frame window) or ``"last_seen"``."""
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose from {', '.join(BASELINES)}")

@@ -238,7 +238,10 @@ class Clip:
         self._labels[yy, xx] = blob
         counts = np.maximum(np.bincount(blob, minlength=self.n_blobs + 1), 1)
         centroids = np.stack(
-            [np.bincount(blob, xx, self.n_blobs + 1) / counts, np.bincount(blob, yy, self.n_blobs + 1) / counts],
+            [
+                np.bincount(blob, xx, self.n_blobs + 1) / counts,
+                np.bincount(blob, yy, self.n_blobs + 1) / counts,
+            ],
             axis=1,
         )
         self._person = self._load_person(root, person_id, person_height * h)
@@ -318,7 +321,8 @@ class Clip:
             # The hand side: the writing appears from the body out to arm's reach on the facing side.
             lo, hi = (x - 1.5 * pw, x + 0.5 * pw) if facing_left else (x - 0.5 * pw, x + 1.5 * pw)
             cx, cy = centroids[:, 0], centroids[:, 1]
-            sel = pending & (cx >= lo) & (cx <= hi) & (cy >= self.feet_y - ph) & (cy <= self.feet_y - 0.3 * ph)
+            in_reach = (cx >= lo) & (cx <= hi) & (cy >= self.feet_y - ph) & (cy <= self.feet_y - 0.3 * ph)
+            sel = pending & in_reach
             idx = np.nonzero(sel)[0]
             if idx.size:
                 row = np.floor(cy[idx] / (0.06 * h))
@@ -536,7 +540,9 @@ def make_clip(
     if person_id not in PERSON_IDS:
         raise ValueError(f"person_id must be one of {PERSON_IDS}, got {person_id!r}")
     if not 0.2 <= person_height <= 0.95:
-        raise ValueError(f"person_height must be in [0.2, 0.95] (fraction of frame height), got {person_height!r}")
+        raise ValueError(
+            f"person_height must be in [0.2, 0.95] (fraction of frame height), got {person_height!r}"
+        )
     root = Path(data) if data is not None else data_dir()
     boards = available_boards(root)
     if not boards:
@@ -560,7 +566,9 @@ def make_clip(
     )
 
 
-def load_folder_clip(frames_dir: Path, masks_dir: Path | None = None) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+def load_folder_clip(
+    frames_dir: Path, masks_dir: Path | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
     """Read a folder of frames (and optionally masks, nonzero = hole) in name order, as RGB / bool."""
     frames = [_read_rgb(p) for p in sorted(frames_dir.glob("*")) if p.suffix.lower() in (".png", ".jpg")]
     if masks_dir is None:

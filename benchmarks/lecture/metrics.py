@@ -206,7 +206,9 @@ class F1Counts:
         return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
 
-def stroke_counts(pred: np.ndarray, true: np.ndarray, mask: np.ndarray | None = None, tol: int = 1) -> F1Counts:
+def stroke_counts(
+    pred: np.ndarray, true: np.ndarray, mask: np.ndarray | None = None, tol: int = 1
+) -> F1Counts:
     """F1 counts of two stroke maps (bool, ``(H, W)``) inside ``mask``, with a ``tol``-pixel tolerance."""
     pred = np.asarray(pred, bool)
     true = np.asarray(true, bool)

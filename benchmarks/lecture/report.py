@@ -21,6 +21,54 @@ __all__ = ["contact_sheet", "write_report"]
 
 _TILE_W = 320
 
+_INTRO = """\
+Lecturer removal measured on synthetic lecture clips with exact ground truth (a real clean board whose
+handwriting appears while a real, exactly masked person walks and stands in front of it), on the DAVIS
+bmx-trees clip and on a real whiteboard lecture. Made by `python -m benchmarks.lecture.run{quick}`;
+definitions of every number are in `benchmarks/lecture/metrics.py`, the clips in
+`benchmarks/lecture/generator.py`."""
+
+_CLIPS = """\
+- Background: a real photograph of a whiteboard with no person (AccessMath, 1920x1080) scaled to the
+  clip; its handwriting (the data set's pixel-exact binary image) is erased once by filling the ink
+  with the local board colour, then revealed blob by blob (connected strokes cut into small cells)
+  where the lecturer stands, in reading order, so part of it appears while the body hides it.
+- Lecturer: a real girl from DAVIS `schoolgirls` with her exact mask, scaled to 78 % of the frame
+  height, animated with her own frames (ping-pong), walking in, standing to write for 1-2 s, walking on.
+- Camera: `static`; `pan` = a slow pan across 8 % of the width (about 1 px/frame at 360p, 24 fps) plus
+  a slight shake (about 1 px, 0.1 degree); the whole scene and every truth image move by the same known
+  transform.
+- Truth = the board with the writing revealed so far, without the person, with the same slow lighting
+  change as the input (+-3 % gain and left-right gradient), **without** the sensor noise the inputs
+  carry (Gaussian, sigma 2 levels). The truth mask is the exact support of the pasted person.
+"""
+
+_SYSTEMS = """\
+Baselines get the truth masks grown exactly as lecinpaint grows its holes (`lecinpaint.masks.dilate`,
+`default_dilation`); `lecinpaint-*` are given the undilated truth masks, `*-ownseg` segment the person
+themselves (segmentation errors included)."""
+
+
+
+_NO_TRUTH = """\
+`warp error`: mean absolute difference inside the filled region between an output frame and the
+previous output moved by the camera's motion (a homography fitted to the flow of the inputs'
+background; levels, lower is steadier: a fill that stays put while the camera pans scores high;
+parallax, as behind the trees of bmx-trees, adds a floor for every system). `person area`: fraction of
+the frame that the mediapipe segmenter still calls person in the output (input in brackets). DAVIS
+uses its own (already dilated) masks, grown again by the default dilation like every mask; on the
+whiteboard clip the systems that take masks get mediapipe's."""
+
+_SPEED = """\
+Frames per second end to end (frames already decoded in memory; mask dilation and, for `-ownseg`,
+segmentation included), on the machine above."""
+
+_MEMORY = """\
+Peak resident set size (MiB: `VmHWM`, the `ru_maxrss` of the process's own memory map) of a fresh
+process that generates a 640x360 clip and streams it through the system; `none` only generates the
+clip (the floor). Flat from 1x to 4x means memory does not grow with the video length. The `-ownseg`
+variants add only the segmenter to the engine and are not probed."""
+
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
@@ -55,7 +103,8 @@ def _save_jpeg(path: Path, rgb: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     quality = 85
     while True:
-        ok, buf = cv2.imencode(".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
         if not ok:
             raise RuntimeError(f"cannot encode {path}")
         if buf.size < 450_000 or quality <= 40:
@@ -136,38 +185,19 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
     lines = [
         "# Lecture benchmark",
         "",
-        "Lecturer removal measured on synthetic lecture clips with exact ground truth (a real clean board whose",
-        "handwriting appears while a real, exactly masked person walks and stands in front of it), on the DAVIS",
-        "bmx-trees clip and on a real whiteboard lecture. Made by `python -m benchmarks.lecture.run"
-        + (" --quick" if results.get("mode") == "quick" else "")
-        + "`; definitions of every number are in `benchmarks/lecture/metrics.py`, the clips in",
-        "`benchmarks/lecture/generator.py`.",
+        _INTRO.format(quick=" --quick" if results.get("mode") == "quick" else ""),
         "",
         f"Ran at commit `{env.get('commit', '?')}` on {env.get('cpu_count', '?')} CPU cores "
-        f"(torch {env.get('torch', '?')}, {env.get('torch_threads', '?')} threads, CUDA: {env.get('cuda', '?')}), "
-        f"OpenCV {env.get('opencv', '?')}, {env.get('date_utc', '?')} UTC; mode: {results.get('mode', '?')}, "
-        f"{_fmt(results.get('seconds_total', float('nan')), 0)} s in all.",
+        f"(torch {env.get('torch', '?')}, {env.get('torch_threads', '?')} threads, "
+        f"CUDA: {env.get('cuda', '?')}), OpenCV {env.get('opencv', '?')}, {env.get('date_utc', '?')} UTC;",
+        f"mode: {results.get('mode', '?')}, {_fmt(results.get('seconds_total', float('nan')), 0)} s in all.",
         "",
         "## The clips",
         "",
-        "- Background: a real photograph of a whiteboard with no person (AccessMath, 1920x1080) scaled to the",
-        "  clip; its handwriting (the data set's pixel-exact binary image) is erased once by filling the ink with",
-        "  the local board colour, then revealed blob by blob (connected strokes cut into small cells) where the",
-        "  lecturer stands, in reading order, so part of it appears while the body hides it.",
-        "- Lecturer: a real girl from DAVIS `schoolgirls` with her exact mask, scaled to 78 % of the frame height,",
-        "  animated with her own frames (ping-pong), walking in, standing to write for 1-2 s, walking on.",
-        "- Camera: `static`; `pan` = a slow pan across 8 % of the width (about 1 px/frame at 360p, 24 fps) plus a",
-        "  slight shake (about 1 px, 0.1 degree); the whole scene and every truth image move by the same known",
-        "  transform.",
-        "- Truth = the board with the writing revealed so far, without the person, with the same slow lighting",
-        "  change as the input (+-3 % gain and left-right gradient), **without** the sensor noise the inputs carry",
-        "  (Gaussian, sigma 2 levels). The truth mask is the exact support of the pasted person.",
-        "",
+        _CLIPS,
         "## Systems",
         "",
-        "Baselines get the truth masks grown exactly as lecinpaint grows its holes "
-        "(`lecinpaint.masks.dilate`, `default_dilation`); `lecinpaint-*` are given the undilated truth masks,",
-        "`*-ownseg` segment the person themselves (segmentation errors included).",
+        _SYSTEMS,
         "",
         "| system | kind | masks | status |",
         "|---|---|---|---|",
@@ -217,13 +247,7 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         lines += [
             "## Real clips without ground truth",
             "",
-                "`warp error`: mean absolute difference inside the filled region between an output frame and the",
-            "previous output moved by the camera's motion (a homography fitted to the flow of the inputs'",
-            "background; levels, lower is steadier: a fill that stays put while the camera pans scores high;",
-            "parallax, as behind the trees of bmx-trees, adds a floor for every system). `person area`: fraction",
-            "of the frame that the mediapipe segmenter still calls person in the output (input in brackets).",
-            "DAVIS uses its own (already dilated) masks, grown again by the default dilation like every mask;",
-            "on the whiteboard clip the systems that take masks get mediapipe's.",
+            _NO_TRUTH,
             "",
             "| clip | system | warp error | person area % (input) | frames/s |",
             "|---|---|---|---|---|",
@@ -231,12 +255,15 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         for clip in results["no_truth"]:
             for name, r in clip["systems"].items():
                 if "error" in r:
-                    lines.append(f"| {clip['clip']} | {name} | error: {r['error'].strip().splitlines()[-1]} | | |")
+                    err = r["error"].strip().splitlines()[-1]
+                    lines.append(f"| {clip['clip']} | {name} | error: {err} | | |")
                     continue
                 area = "-"
                 if "person_area_out" in r:
-                    area = f"{100 * r['person_area_out']:.2f} ({100 * r.get('person_area_in', float('nan')):.2f})"
-                lines.append(f"| {clip['clip']} | {name} | {_fmt(r['warp_error'])} | {area} | {_fmt(r['fps'], 1)} |")
+                    a_in = 100 * r.get("person_area_in", float("nan"))
+                    area = f"{100 * r['person_area_out']:.2f} ({a_in:.2f})"
+                werr, fps = _fmt(r["warp_error"]), _fmt(r["fps"], 1)
+                lines.append(f"| {clip['clip']} | {name} | {werr} | {area} | {fps} |")
         lines.append("")
         for clip in results["no_truth"]:
             pics = pictures.get(clip["clip"])
@@ -252,12 +279,12 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
 
     if results.get("speed"):
         sizes = list(results["speed"])
-        names = sorted({n for v in results["speed"].values() for n in v}, key=lambda n: [s["name"] for s in results["systems"]].index(n))
+        order = [s["name"] for s in results["systems"]]
+        names = sorted({n for v in results["speed"].values() for n in v}, key=order.index)
         lines += [
             "## Speed",
             "",
-            "Frames per second end to end (frames already decoded in memory; mask dilation and, for `-ownseg`,",
-            "segmentation included), on the machine above.",
+            _SPEED,
             "",
             "| system | " + " | ".join(f"frames/s {s}" for s in sizes) + " |",
             "|---|" + "---|" * len(sizes),
@@ -276,7 +303,8 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
                 "|---|---|" + "---|" * len(keys),
             ]
             for size, name, st in rows:
-                lines.append(f"| {name} | {size} | " + " | ".join(_fmt(1000 * st.get(k, 0.0), 1) for k in keys) + " |")
+                cells = " | ".join(_fmt(1000 * st.get(k, 0.0), 1) for k in keys)
+                lines.append(f"| {name} | {size} | {cells} |")
             lines.append("")
         if "stages" in plots:
             lines += [f"![time per stage]({rel}/{plots['stages']})", ""]
@@ -285,10 +313,7 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         lines += [
             "## Memory",
             "",
-            "Peak resident set size (MiB: `VmHWM`, the `ru_maxrss` of the process's own memory map) of a fresh",
-            "process that generates a 640x360 clip and",
-            "streams it through the system; `none` only generates the clip (the floor). Flat from 1x to 4x means",
-            "memory does not grow with the video length.",
+            _MEMORY,
             "",
             "| system | 1x | 4x | growth |",
             "|---|---|---|---|",
@@ -296,7 +321,8 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         for name, r in results["memory"].items():
             n1 = int(r["frames_1x"])
             lines.append(
-                f"| {name} | {_fmt(r['1x'], 0)} ({n1} f) | {_fmt(r['4x'], 0)} ({4 * n1} f) | {r['4x'] - r['1x']:+.0f} |"
+                f"| {name} | {_fmt(r['1x'], 0)} ({n1} f) | {_fmt(r['4x'], 0)} ({4 * n1} f) | "
+                f"{r['4x'] - r['1x']:+.0f} |"
             )
         lines.append("")
     md_path.parent.mkdir(parents=True, exist_ok=True)

@@ -112,7 +112,8 @@ def available_systems(only: list[str] | None = None) -> list[System]:
         for masks in ("truth", "own"):
             name = f"lecinpaint-{tier}" + ("" if masks == "truth" else "-ownseg")
             if Engine is None:
-                systems.append(System(name, "lecinpaint", masks, None, f"skipped: lecinpaint.engine not importable ({why})"))
+                why_not = f"skipped: lecinpaint.engine not importable ({why})"
+                systems.append(System(name, "lecinpaint", masks, None, why_not))
             elif kw is None:
                 systems.append(System(name, "lecinpaint", masks, None, tier_why))
             else:
@@ -125,7 +126,8 @@ def available_systems(only: list[str] | None = None) -> list[System]:
     if only:
         unknown = set(only) - {s.name for s in systems}
         if unknown:
-            raise SystemExit(f"unknown system(s): {', '.join(sorted(unknown))}; known: {', '.join(s.name for s in systems)}")
+            known = ", ".join(s.name for s in systems)
+            raise SystemExit(f"unknown system(s): {', '.join(sorted(unknown))}; known: {known}")
         systems = [s for s in systems if s.name in only]
     return systems
 
@@ -189,7 +191,9 @@ def _pick_frame(samples: list[Any]) -> int:
     return best
 
 
-def run_truth_clip(clip: Clip, systems: list[System], log: Callable[[str], None]) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_truth_clip(
+    clip: Clip, systems: list[System], log: Callable[[str], None]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Score every system on one synthetic clip. Returns (results, pictures for the report)."""
     samples = list(clip.samples())
     pick = _pick_frame(samples)
@@ -250,7 +254,8 @@ def run_real_clip(
     log: Callable[[str], None],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Clips without truth. ``masks`` None: baselines get the mediapipe person masks (when available)."""
-    res: dict[str, Any] = {"clip": name, "size": [frames[0].shape[1], frames[0].shape[0]], "frames": len(frames), "systems": {}}
+    h, w = frames[0].shape[:2]
+    res: dict[str, Any] = {"clip": name, "size": [w, h], "frames": len(frames), "systems": {}}
     pick = len(frames) // 2
     source = "given"
     if masks is None:
@@ -426,10 +431,17 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.lecture.run", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.lecture.run", description=__doc__.split("\n\n")[0]
+    )
     ap.add_argument("--quick", action="store_true", help="short clips and short speed/memory runs")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/out/lecture"), help="output folder (default benchmarks/out/lecture, git-ignored)")
-    ap.add_argument("--publish", action="store_true", help="also rewrite docs/benchmark.md and docs/benchmark/")
+    ap.add_argument(
+        "--out", type=Path, default=Path("benchmarks/out/lecture"),
+        help="output folder (default benchmarks/out/lecture, git-ignored)",
+    )
+    ap.add_argument(
+        "--publish", action="store_true", help="also rewrite docs/benchmark.md and docs/benchmark/"
+    )
     ap.add_argument("--systems", default="", help="comma-separated subset of systems (default: all)")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed runs")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory runs")
