@@ -190,7 +190,12 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         f"Ran at commit `{env.get('commit', '?')}` on {env.get('cpu_count', '?')} CPU cores "
         f"(torch {env.get('torch', '?')}, {env.get('torch_threads', '?')} threads, "
         f"CUDA: {env.get('cuda', '?')}), OpenCV {env.get('opencv', '?')}, {env.get('date_utc', '?')} UTC;",
-        f"mode: {results.get('mode', '?')}, {_fmt(results.get('seconds_total', float('nan')), 0)} s in all.",
+        f"mode: {results.get('mode', '?')}, {_fmt(results.get('seconds_total', float('nan')), 0)} s in all."
+        + (
+            f" Uncommitted changes in the package at the time: {', '.join(env['package_changes'])}."
+            if env.get("package_changes")
+            else ""
+        ),
         "",
         "## The clips",
         "",

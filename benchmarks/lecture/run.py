@@ -146,8 +146,17 @@ def environment() -> dict[str, Any]:
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         commit = "unknown"
+    try:
+        # Uncommitted changes to the package mean the commit alone does not say what was measured.
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "lecinpaint"], cwd=_ROOT, capture_output=True, text=True,
+            timeout=10,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        dirty = []
     return {
         "commit": commit or "unknown",
+        "package_changes": [line[3:] for line in dirty],
         "python": platform.python_version(),
         "torch": torch.__version__,
         "opencv": cv2.__version__,
