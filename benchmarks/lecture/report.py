@@ -175,6 +175,27 @@ def _plots(results: dict[str, Any], pic_dir: Path) -> dict[str, str]:
     return made
 
 
+def _summary(results: dict[str, Any]) -> list[str]:
+    """Headline lines: per truth clip, lecinpaint's PSNR in the mask against the best baseline."""
+    kinds = {s["name"]: s["kind"] for s in results.get("systems", [])}
+    out: list[str] = []
+    for clip in results.get("quality", []):
+        ok = {n: r for n, r in clip["systems"].items() if "error" not in r}
+        base = {n: r["psnr_mask"] for n, r in ok.items() if kinds.get(n) == "baseline"}
+        ours = {n: r["psnr_mask"] for n, r in ok.items() if kinds.get(n) == "lecinpaint"}
+        if not base or not ours:
+            continue
+        best_b = max(base, key=lambda n: base[n])
+        parts = [f"{n} {ours[n]:.2f} dB ({ours[n] - base[best_b]:+.2f})" for n in ours]
+        out.append(
+            f"- {clip['clip']}: PSNR in the mask, best baseline {best_b} {base[best_b]:.2f} dB; "
+            + ", ".join(parts)
+        )
+    if not out:
+        return []
+    return ["## Summary", "", *out, ""]
+
+
 def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Path, pic_dir: Path) -> None:
     """Write the markdown report and its pictures (see the module docstring)."""
     md_path = Path(md_path)
@@ -197,6 +218,7 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
             else ""
         ),
         "",
+        *_summary(results),
         "## The clips",
         "",
         _CLIPS,
