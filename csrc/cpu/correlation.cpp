@@ -156,6 +156,53 @@ LECIN_INLINE void dot_block(int n, const float* a, const float* b, int64_t b_ste
   }
 }
 
+// The same for two output pixels A and B = A + stride2 (stride1 = 1) at once: B's displacement i reads
+// the vector that A's displacement i+1 reads, so each load of `b` serves both (half the loads per
+// multiply, which bound the single-pixel loop). acc_a[k] += a_a . b_k, acc_b[k] += a_b . b_k.
+template <int G>
+LECIN_INLINE void dot_pair_group(const float* a_a, const float* a_b, const float* b, int64_t b_step, int64_t C,
+                                 float* acc_a, float* acc_b) {
+  int64_t c = 0;
+#if LECIN_VECTOR_EXT
+  vfloat s[2 * G];
+  for (int k = 0; k < 2 * G; ++k) s[k] = vfloat{};
+  for (; c + kLanes <= C; c += kLanes) {
+    vfloat va, vb, vx;
+    vload(va, a_a + c);
+    vload(vb, a_b + c);
+    for (int k = 0; k < G; ++k) {
+      vload(vx, b + k * b_step + c);
+      s[k] += va * vx;
+      s[G + k] += vb * vx;
+    }
+  }
+  for (int k = 0; k < G; ++k) {
+    acc_a[k] += vsum(s[k]);
+    acc_b[k] += vsum(s[G + k]);
+  }
+#endif
+  for (; c < C; ++c) {
+    for (int k = 0; k < G; ++k) {
+      acc_a[k] += a_a[c] * b[k * b_step + c];
+      acc_b[k] += a_b[c] * b[k * b_step + c];
+    }
+  }
+}
+
+constexpr int kPairGroup = 6;  // 12 accumulators + 3 operands fit 16 registers
+
+LECIN_INLINE void dot_pair_block(int n, const float* a_a, const float* a_b, const float* b, int64_t b_step,
+                                 int64_t C, float* acc_a, float* acc_b) {
+  switch (n) {
+    case 1: dot_pair_group<1>(a_a, a_b, b, b_step, C, acc_a, acc_b); break;
+    case 2: dot_pair_group<2>(a_a, a_b, b, b_step, C, acc_a, acc_b); break;
+    case 3: dot_pair_group<3>(a_a, a_b, b, b_step, C, acc_a, acc_b); break;
+    case 4: dot_pair_group<4>(a_a, a_b, b, b_step, C, acc_a, acc_b); break;
+    case 5: dot_pair_group<5>(a_a, a_b, b, b_step, C, acc_a, acc_b); break;
+    default: dot_pair_group<6>(a_a, a_b, b, b_step, C, acc_a, acc_b); break;
+  }
+}
+
 // Channels-last rows of one batch item with zero columns for the horizontal padding: the channel vector
 // of padded (yp, xp) is data + ((yp - row0) * Wp + xp) * C for the `rows` stored rows from row0 on.
 struct Padded {
@@ -172,35 +219,77 @@ struct Padded {
   }
 };
 
-// Output rows [oy0, oy1) of one batch item; out: (D*D, outH, outW). acc: D scratch floats.
-LECIN_INLINE void forward_rows(const Geometry& g, Padded p1, Padded p2, float* out, int64_t oy0, int64_t oy1,
-                               float* acc) {
-  const float norm = normaliser<float>(g);
+// Output pixel ox of row oy, vertical displacement j, alone. acc: D scratch floats.
+LECIN_INLINE void forward_pixel(const Geometry& g, const Padded& p1, const Padded& p2, float* out, int64_t oy,
+                                int64_t ox, int64_t j, float* acc) {
   const int64_t plane = g.outH * g.outW;
   const int64_t step = g.s2 * g.C;  // neighbouring horizontal displacements
+  const int64_t Y = centre(g, oy), X = centre(g, ox), off_y = (j - g.R) * g.s2;
+  std::fill(acc, acc + g.D, 0.f);
+  for (int64_t dy = -g.kr; dy <= g.kr; ++dy) {
+    for (int64_t dx = -g.kr; dx <= g.kr; ++dx) {
+      const float* a = p1.at(g, Y + dy, X + dx);
+      const float* b = p2.at(g, Y + off_y + dy, X + dx - g.R * g.s2);
+      if (a == nullptr || b == nullptr) continue;
+      for (int64_t i0 = 0; i0 < g.D; i0 += kGroup) {
+        dot_block(static_cast<int>(std::min<int64_t>(kGroup, g.D - i0)), a, b + i0 * step, step, g.C, acc + i0);
+      }
+    }
+  }
+  const float norm = normaliser<float>(g);
+  float* o = out + j * g.D * plane + oy * g.outW + ox;
+  for (int64_t i = 0; i < g.D; ++i) o[i * plane] = acc[i] * norm;
+}
+
+// Output pixels ox and ox + stride2 of row oy (stride1 = 1), vertical displacement j. With m = i + R,
+// pixel A's displacement m and pixel B's displacement m - 1 read the same vector b_m, m in [0, D]:
+// acc_a[m] for m < D is A's, acc_b[m] for m >= 1 is B's (m - 1); the two ends are discarded.
+// acc: 2*(D+1) scratch floats.
+LECIN_INLINE void forward_pixel_pair(const Geometry& g, const Padded& p1, const Padded& p2, float* out,
+                                     int64_t oy, int64_t ox, int64_t j, float* acc) {
+  const int64_t plane = g.outH * g.outW;
+  const int64_t step = g.s2 * g.C;
+  const int64_t Y = centre(g, oy), X = centre(g, ox), off_y = (j - g.R) * g.s2;
+  const int64_t M = g.D + 1;
+  float* acc_a = acc;
+  float* acc_b = acc + M;
+  std::fill(acc, acc + 2 * M, 0.f);
+  for (int64_t dy = -g.kr; dy <= g.kr; ++dy) {
+    for (int64_t dx = -g.kr; dx <= g.kr; ++dx) {
+      // Rows decide whether a tap is padding, and A and B share their rows.
+      const float* a_a = p1.at(g, Y + dy, X + dx);
+      const float* a_b = p1.at(g, Y + dy, X + g.s2 + dx);
+      const float* b = p2.at(g, Y + off_y + dy, X + dx - g.R * g.s2);
+      if (a_a == nullptr || a_b == nullptr || b == nullptr) continue;
+      for (int64_t m0 = 0; m0 < M; m0 += kPairGroup) {
+        dot_pair_block(static_cast<int>(std::min<int64_t>(kPairGroup, M - m0)), a_a, a_b, b + m0 * step, step,
+                       g.C, acc_a + m0, acc_b + m0);
+      }
+    }
+  }
+  const float norm = normaliser<float>(g);
+  float* o = out + j * g.D * plane + oy * g.outW + ox;
+  for (int64_t i = 0; i < g.D; ++i) {
+    o[i * plane] = acc_a[i] * norm;
+    o[i * plane + g.s2] = acc_b[i + 1] * norm;
+  }
+}
+
+// Output rows [oy0, oy1) of one batch item; out: (D*D, outH, outW). acc: 2*(D+1) scratch floats.
+LECIN_INLINE void forward_rows(const Geometry& g, Padded p1, Padded p2, float* out, int64_t oy0, int64_t oy1,
+                               float* acc) {
   for (int64_t oy = oy0; oy < oy1; ++oy) {
-    const int64_t Y = centre(g, oy);
     // One vertical displacement at a time, sweeping the row: the window of P2 that the horizontal
     // displacements read (2*md+1 channel vectors per tap row) slides by one pixel and stays in cache.
     for (int64_t j = 0; j < g.D; ++j) {
-      const int64_t off_y = (j - g.R) * g.s2;
-      for (int64_t ox = 0; ox < g.outW; ++ox) {
-        const int64_t X = centre(g, ox);
-        std::fill(acc, acc + g.D, 0.f);
-        for (int64_t dy = -g.kr; dy <= g.kr; ++dy) {
-          for (int64_t dx = -g.kr; dx <= g.kr; ++dx) {
-            const float* a = p1.at(g, Y + dy, X + dx);
-            const float* b = p2.at(g, Y + off_y + dy, X + dx - g.R * g.s2);
-            if (a == nullptr || b == nullptr) continue;
-            for (int64_t i0 = 0; i0 < g.D; i0 += kGroup) {
-              dot_block(static_cast<int>(std::min<int64_t>(kGroup, g.D - i0)), a, b + i0 * step, step, g.C,
-                        acc + i0);
-            }
-          }
+      int64_t ox = 0;
+      if (g.s1 == 1 && g.D > 1) {
+        // Blocks of 2*stride2 pixels: t pairs with t + stride2.
+        for (; ox + 2 * g.s2 <= g.outW; ox += 2 * g.s2) {
+          for (int64_t t = 0; t < g.s2; ++t) forward_pixel_pair(g, p1, p2, out, oy, ox + t, j, acc);
         }
-        float* o = out + j * g.D * plane + oy * g.outW + ox;
-        for (int64_t i = 0; i < g.D; ++i) o[i * plane] = acc[i] * norm;
       }
+      for (; ox < g.outW; ++ox) forward_pixel(g, p1, p2, out, oy, ox, j, acc);
     }
   }
 }
@@ -418,7 +507,7 @@ void forward_float(const Geometry& g, const at::Tensor& input1, const at::Tensor
       });
       at::parallel_for(oy0, oy1, grain(g.outW * DD * g.C * k * k), [&](int64_t row0, int64_t row1) {
         // Per thread: the k rows of input1 that the current output row reads.
-        std::vector<float> acc(static_cast<size_t>(g.D));
+        std::vector<float> acc(static_cast<size_t>(2 * (g.D + 1)));
         std::vector<float> rows1(static_cast<size_t>(k * Wp * g.C), 0.f);
         for (int64_t oy = row0; oy < row1; ++oy) {
           const int64_t Y = centre(g, oy);
