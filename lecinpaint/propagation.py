@@ -75,25 +75,25 @@ class _Chain:
     """Where the backward chains from the hole pixels of one frame stand (a composed map).
 
     One entry per hole pixel of the map's first frame (``len == M``): ``src`` is the source time once a
-    known pixel was reached (``val`` its value), else ``UNKNOWN``; then ``pos`` is the flat index, in the
-    map's last frame, of the hole pixel the chain stands on, or -1 if the chain broke (a failed check).
+    known pixel was reached (``val`` its value), else ``UNKNOWN``; then ``pos`` is the index, among the
+    hole pixels of the map's last frame, of the one the chain stands on, or -1 if the chain broke.
     """
 
     val: Tensor  # (M, 3) uint8
     src: Tensor  # (M,) int32
     pos: Tensor  # (M,) int64
 
-    def then(self, step: _Chain, domain: Tensor) -> _Chain:
-        """This map followed by ``step`` (whose entries are the hole pixels ``domain``, ascending)."""
-        alive = torch.nonzero((self.src == UNKNOWN) & (self.pos >= 0)).squeeze(1)
-        if not alive.numel():
-            return self
-        i = torch.searchsorted(domain, self.pos[alive])
-        val, src, pos = self.val.clone(), self.src.clone(), self.pos.clone()
-        val[alive] = step.val[i]
-        src[alive] = step.src[i]
-        pos[alive] = step.pos[i]
-        return _Chain(val, src, pos)
+    def then(self, step: _Chain) -> _Chain:
+        """This map followed by ``step`` (a map starting at this map's last frame)."""
+        if not step.pos.numel() or not self.pos.numel():
+            return self  # no hole in the middle frame: no chain can stand there
+        alive = (self.src == UNKNOWN) & (self.pos >= 0)
+        i = self.pos.clamp(min=0)
+        return _Chain(
+            torch.where(alive.unsqueeze(1), step.val[i], self.val),
+            torch.where(alive, step.src[i], self.src),
+            torch.where(alive, step.pos[i], self.pos),
+        )
 
 
 @dataclass
@@ -157,6 +157,7 @@ class StreamingPropagator:
         self._prev: tuple[int, Tensor, Tensor] | None = None  # (index, finished (HW,3) uint8, S (HW,) int32)
         self._shape: tuple[int, int] | None = None
         self._back: _Chain | None = None  # composition of the steps after the front stack
+        self._entry_of: Tensor | None = None  # scratch: flat index -> hole entry of the newest frame
         self._front_len = 0  # frames at the window's start that hold suffix compositions
         self._front_end = 0  # frame index the front's compositions end in
 
@@ -175,12 +176,18 @@ class StreamingPropagator:
         hole_idx = torch.nonzero(hole_flat).squeeze(1)
         fwd_ptr = None
         if self._window:
+            # Flat pixel index -> index among this frame's hole pixels (-1 = not a hole pixel).
+            if self._entry_of is None or self._entry_of.numel() != h * w:
+                self._entry_of = torch.full((h * w,), -1, dtype=torch.int64, device=frame.device)
+            else:
+                self._entry_of.fill_(-1)
+            self._entry_of[hole_idx] = torch.arange(hole_idx.numel(), device=frame.device)
             prev = self._window[-1]
             ptr_prev = None
             if pair is not None:
                 ptr_prev, fwd_ptr = self._pair_pointers(pair, prev.hole_idx, hole_idx)
             prev.step = self._one_step(prev.hole_idx, ptr_prev, flat, hole_flat, n)
-            self._back = prev.step if self._back is None else self._back.then(prev.step, prev.hole_idx)
+            self._back = prev.step if self._back is None else self._back.then(prev.step)
         self._window.append(_Pending(n, frame, hole, hole_idx, fwd_ptr))
 
     def _one_step(self, hole_idx_a: Tensor, ptr: Tensor | None, flat_b: Tensor, hole_b: Tensor, n: int) -> _Chain:
@@ -193,10 +200,11 @@ class StreamingPropagator:
             return _Chain(val, src, torch.full((m,), -1, dtype=torch.int64, device=dev))
         ok = ptr >= 0
         tgt = ptr.clamp(min=0)
-        resolved = ok & ~hole_b[tgt]
+        entry = self._entry_of[tgt]  # index among frame n's hole pixels, -1 for a known pixel
+        resolved = ok & (entry < 0)
         val = torch.where(resolved.unsqueeze(1), flat_b[tgt], val)
         src = src.masked_fill(resolved, n)
-        pos = torch.where(ok & ~resolved, ptr, torch.full_like(ptr, -1))
+        pos = torch.where(ok & ~resolved, entry, torch.full_like(entry, -1))
         return _Chain(val, src, pos)
 
     def finish(self) -> None:
@@ -270,7 +278,7 @@ class StreamingPropagator:
             acc: _Chain | None = None
             for i in range(len(steps) - 1, -1, -1):
                 q = steps[i]
-                acc = q.step if acc is None else q.step.then(acc, steps[i + 1].hole_idx)  # type: ignore[union-attr]
+                acc = q.step if acc is None else q.step.then(acc)  # type: ignore[union-attr]
                 q.suffix = acc
             self._front_len = len(steps)
             self._front_end = steps[-1].index + 1  # the frame the front's compositions end in
@@ -279,8 +287,7 @@ class StreamingPropagator:
         if chain is None:  # cannot happen: every frame with a step is in the front after a rebuild
             raise RuntimeError("StreamingPropagator: internal error (no suffix composition)")
         if self._back is not None:
-            split = self._window[self._front_end - p.index]
-            chain = chain.then(self._back, split.hole_idx)
+            chain = chain.then(self._back)
         p.suffix = None
         self._front_len -= 1
         return chain.val, chain.src

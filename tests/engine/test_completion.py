@@ -70,11 +70,36 @@ def test_laplace_completion_replaces_dragged_flow_near_the_hole():
     hole = torch.zeros(h, w, dtype=torch.bool)
     hole[20:40, 30:50] = True
     flows[:, :, 18:42, 28:52] = 5.0  # the lecturer's motion, inside and just around the hole
-    out = LaplaceCompletion().complete(flows, hole)
+    out = LaplaceCompletion(quantize=False).complete(flows, hole)
     assert torch.allclose(out[0, 0, 15:45, 25:55], torch.tensor(0.25), atol=1e-3)
     assert torch.allclose(out[1, 0, 15:45, 25:55], torch.tensor(-0.25), atol=1e-3)
     plain = LaplaceCompletion(global_motion=False).complete(flows, hole)
     assert float(plain[0, 0, 30, 40]) > 1.0  # the plain fill inherits the dragged boundary
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_quantized_motion_carries_the_rounding_error(scale):
+    # A slow pan of 0.3 frame px per frame: each pair moves by a whole pixel or none, and the sum of the
+    # steps never strays more than half a pixel from the true motion (no drift along chains of copies).
+    h, w = 40, 60
+    hole = torch.zeros(h, w, dtype=torch.bool)
+    hole[10:30, 20:40] = True
+    comp = LaplaceCompletion(scale=scale)
+    total = 0.0
+    for t in range(1, 40):
+        flows = torch.zeros(2, 2, h, w)
+        flows[0, 0], flows[1, 0] = 0.3 * scale, -0.3 * scale
+        out = comp.complete(flows, hole)
+        step = float(out[0, 0, 20, 30]) / scale
+        assert step == round(step) and float(out[1, 0, 20, 30]) / scale == -step
+        total += step
+        assert abs(total - 0.3 * t) <= 0.5 + 1e-6
+    # Noise below the dead zone is a still camera: no step ever.
+    comp = LaplaceCompletion(scale=scale)
+    for t in range(50):
+        flows = torch.zeros(2, 2, h, w)
+        flows[0, 0], flows[1, 0] = 0.06 * scale, -0.06 * scale
+        assert float(comp.complete(flows, hole)[0, 0, 20, 30]) == 0.0
 
 
 def test_streaming_interface_passes_empty_pairs_in_order():
