@@ -1,20 +1,19 @@
 // CPU kernels of lecinpaint::correlation (FlowNet2's correlation layer) and its backward.
 //
 // Two paths:
-//   float32  the fast path. The input read at every displacement is copied to channels-last with
-//            zero columns for the horizontal padding: in the forward, input2's rows for a band of 16
-//            output rows (and input1's rows per output row, per thread); in the backward, the other
-//            input, one batch item at a time. Every term of the correlation is
-//            then a dot product (in the backward, an axpy) of contiguous channel vectors. These are
-//            register-blocked over displacements and written with GCC/Clang vector extensions; on x86-64
-//            an AVX2 build of the same code is chosen at run time. Padding rows are skipped, not
-//            stored. Extra forward memory: a fraction of one input batch item, far less than the output.
+//   float32  the fast path. The input read at every displacement is copied to channels-last, with zero
+//            columns for the horizontal padding (padding rows are skipped, not stored): in the forward,
+//            input2's rows for a band of 16 output rows, and per thread input1's rows of the current
+//            output row; in the backward, the other input, one batch item at a time. Every term is then
+//            a dot product (in the backward, an axpy) of contiguous channel vectors, register-blocked
+//            over displacements (and, for stride1 = 1, over pairs of output pixels), written with
+//            GCC/Clang vector extensions; on x86-64 an AVX2 build of the same code is chosen at run
+//            time. The forward's extra memory is a fraction of one input batch item.
 //   float64  the per-element functions of csrc/common/correlation.h, i.e. the very code the CUDA
 //            kernels run, so that the CPU tests (gradcheck is float64) check the GPU math too.
 // Both parallelise over output rows (forward) or input rows (backward) with at::parallel_for; the
 // backward is a gather, so threads never write to the same element.
 
-#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
 #include <ATen/ops/empty.h>
