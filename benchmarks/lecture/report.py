@@ -61,7 +61,9 @@ whiteboard clip the systems that take masks get mediapipe's."""
 
 _SPEED = """\
 Frames per second end to end (frames already decoded in memory; mask dilation and, for `-ownseg`,
-segmentation included), on the machine above."""
+segmentation included), on the machine above, on a short static-camera clip (seed 11) in which the
+lecturer walks in: the easy case for a background memory, so the temporal systems' numbers there are
+upper bounds; the `s` columns above give the time each system took on each quality clip."""
 
 _MEMORY = """\
 Peak resident set size (MiB: `VmHWM`, the `ru_maxrss` of the process's own memory map) of a fresh
