@@ -38,7 +38,15 @@ import torch
 from lecinpaint.completion import COMPLETIONS, make_completion
 from lecinpaint.fill import INPAINT_METHODS, BackgroundMemory, Inpainter
 from lecinpaint.flow import DIS_PRESETS, FLOWS, make_flow, upsample_flow
-from lecinpaint.propagation import INPAINTED, UNKNOWN, PairFlows, Propagated, StreamingPropagator
+from lecinpaint.propagation import (
+    INPAINTED,
+    UNKNOWN,
+    PairFlows,
+    Propagated,
+    StreamingPropagator,
+    pack_rgb,
+    unpack_rgb,
+)
 
 __all__ = ["Config", "Engine", "SEGMENTER_CHOICES", "STAGES"]
 
@@ -107,7 +115,7 @@ class Config:
     completion: str = "laplace"
     dfc_weights: Any = None
     threshold: float = 5.0
-    lookahead: int = 16
+    lookahead: int = 32
     memory: bool = True
     inpaint: str = "rows"
     inpaint_radius: int = 3
@@ -539,7 +547,8 @@ class _RunState:
         rows = np.flatnonzero(union.any(axis=1))
         cols = np.flatnonzero(union.any(axis=0))
         # Margin: wide enough that the hole's pixels land inside the box.
-        fmax = float(flows.abs().amax()) if flows.numel() else 0.0
+        # Only the flow inside the (completed) hole matters: it is where the chains move.
+        fmax = float(flows[:, :, small_hole].abs().amax()) if bool(small_hole.any()) else 0.0
         margin = int(math.ceil(fmax * max(h / sh, w / sw))) + 8
         y0, y1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
         x0, x1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin + 1, w)
@@ -567,42 +576,43 @@ class _RunState:
             if abs(self.drift[0]) + abs(self.drift[1]) > 1.0:
                 mem.reset()
                 self.drift[:] = 0.0
+        h, w = self.shape
+        # The frame is the engine's own copy: its hole is filled in place, and it then becomes the forward
+        # state (the memory reads only its background pixels, which stay as they were).
+        out = p.frame
+        unknown_idx = None
         if p.hole_idx.numel():
-            weak = (src == UNKNOWN) | (src == INPAINTED)
-            if mem is not None and bool(weak.any()):
-                widx = torch.nonzero(weak).squeeze(1)
-                mval, mtime = mem.lookup(p.hole_idx[widx])
+            weak_idx = torch.nonzero((src == UNKNOWN) | (src == INPAINTED)).squeeze(1)
+            if mem is not None and weak_idx.numel():
+                # The memory's last-seen background beats nothing and beats earlier inpainting.
+                mval, mtime = mem.lookup(p.hole_idx.index_select(0, weak_idx))
                 seen = mtime != UNKNOWN
                 if bool(seen.any()):
-                    values = values.clone()
-                    src = src.clone()
-                    values[widx[seen]] = mval[seen]
-                    src[widx[seen]] = mtime[seen]
+                    hit = weak_idx[seen]
+                    values = values.index_copy(0, hit, pack_rgb(mval[seen]))
+                    src = src.index_copy(0, hit, mtime[seen])
             unknown = src == UNKNOWN
+            out.view(h * w, 3).index_copy_(0, p.hole_idx, unpack_rgb(values))
             if bool(unknown.any()):
-                # Image inpainting of what no frame explained.
-                h, w = self.shape
-                cur = p.frame.clone().reshape(h * w, 3)
-                cur[p.hole_idx] = values
-                uidx = p.hole_idx[unknown]
-                umask = torch.zeros(h * w, dtype=torch.bool, device=cur.device)
-                umask[uidx] = True
-                filled = self.inpainter(cur.reshape(h, w, 3).cpu().numpy(), umask.reshape(h, w).cpu().numpy())
-                fill_t = torch.from_numpy(filled).to(cur.device).reshape(h * w, 3)
-                values = values.clone()
-                src = src.clone()
-                values[unknown] = fill_t[uidx]
-                src[unknown] = INPAINTED
+                unknown_idx = p.hole_idx[unknown]
+                src = src.masked_fill(unknown, INPAINTED)
+        if unknown_idx is not None:
+            # Image inpainting of what no frame explained, from the finished pixels around it.
+            umask = np.zeros(h * w, dtype=bool)
+            umask[unknown_idx.cpu().numpy()] = True
+            umask = umask.reshape(h, w)
+            if out.device.type == "cpu":
+                self.inpainter.fill_in_place(out.numpy(), umask)
+            else:
+                filled = self.inpainter(out.cpu().numpy(), umask)
+                out.copy_(torch.from_numpy(filled).to(out.device))
         t1 = time.perf_counter()
         self.times["fill"] += t1 - t0
-        h, w = self.shape
-        out = p.frame.clone()
-        if p.hole_idx.numel():
-            out.reshape(h * w, 3)[p.hole_idx] = values
         self.prop.commit(p, out, src)
         if mem is not None:
             mem.update(p.frame, p.hole, p.index, p.hole_idx)
-        out_np = out.cpu().numpy() if out.device.type != "cpu" else out.numpy()
+        # The caller gets its own array, so that writing to it cannot touch the engine's state.
+        out_np = out.cpu().numpy() if out.device.type != "cpu" else out.numpy().copy()
         self.times["composite"] += time.perf_counter() - t1
         return out_np, hole_np
 
@@ -624,7 +634,8 @@ def _check_frame(frame: Any, i: int, shape: tuple[int, int] | None) -> np.ndarra
             f"frame {i}: size {frame.shape[1]}x{frame.shape[0]} differs from the first frame's "
             f"{shape[1]}x{shape[0]}; all frames of a stream must have one size"
         )
-    return np.ascontiguousarray(frame)
+    # A copy: the engine holds frames for its lookahead, and readers often reuse one buffer.
+    return np.array(frame, order="C", copy=True)
 
 
 def _check_mask(mask: Any, i: int, shape: tuple[int, int]) -> np.ndarray:
@@ -638,5 +649,5 @@ def _check_mask(mask: Any, i: int, shape: tuple[int, int]) -> np.ndarray:
             f"mask {i}: size {mask.shape[1]}x{mask.shape[0]} differs from frame {i}'s {shape[1]}x{shape[0]}"
         )
     if mask.dtype != np.bool_:
-        mask = mask != 0
-    return np.ascontiguousarray(mask)
+        return np.ascontiguousarray(mask != 0)
+    return np.array(mask, order="C", copy=True)

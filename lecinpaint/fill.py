@@ -91,6 +91,10 @@ def row_fill(img: np.ndarray, hole: np.ndarray, smooth: int = 5) -> np.ndarray:
 class BackgroundMemory:
     """Per-pixel last-seen background value and the index of the frame it was seen in.
 
+    Kept lazily, at a cost that scales with the hole rather than the frame: the last frame given to
+    :meth:`update` (a reference, not a copy) answers for every pixel that was background in it; a
+    pixel's value is copied aside only when it becomes a hole pixel, from the frame just before.
+
     Example:
         >>> mem = BackgroundMemory()
         >>> f = torch.full((2, 2, 3), 7, dtype=torch.uint8); hole = torch.zeros(2, 2, dtype=torch.bool)
@@ -101,44 +105,58 @@ class BackgroundMemory:
     """
 
     def __init__(self) -> None:
-        self._val: Tensor | None = None  # (HW, 3) uint8
-        self._time: Tensor | None = None  # (HW,) int32, UNKNOWN where never seen
+        self._last: tuple[Tensor, Tensor, int] | None = None  # (flat frame (HW, 3), flat hole (HW,), t)
+        self._last_valid = False  # False after reset(): the last frame predates the reset
+        self._val: Tensor | None = None  # (HW, 3) uint8: the value kept for pixels inside the last hole
+        self._time: Tensor | None = None  # (HW,) int32: its frame index, UNKNOWN where never seen
 
     def reset(self) -> None:
-        """Forget everything (the camera moved, or the scene cut)."""
+        """Forget everything seen so far (the camera moved, or the scene cut)."""
+        self._last_valid = False
         if self._time is not None:
             self._time.fill_(UNKNOWN)
 
     def update(self, frame: Tensor, hole: Tensor, t: int, hole_idx: Tensor | None = None) -> None:
-        """Remember the background pixels (``~hole``) of frame ``t``.
+        """Remember the background pixels (``~hole``) of frame ``t`` (frames in increasing order).
 
-        ``hole_idx`` (the flat indices of the hole pixels, ascending) may be given to save a search.
+        ``hole_idx``, the ascending flat indices of the hole pixels, may be given to save a search.
         """
         h, w = hole.shape
         flat = frame.reshape(h * w, 3)
+        hole_flat = hole.reshape(-1)
         if self._val is None or self._time is None or self._val.shape[0] != h * w:
-            self._val = flat.clone()
+            self._val = torch.zeros((h * w, 3), dtype=torch.uint8, device=frame.device)
             self._time = torch.full((h * w,), UNKNOWN, dtype=torch.int32, device=frame.device)
-            self._time.masked_fill_(~hole.reshape(-1), t)
-            return
-        if hole_idx is None:
-            hole_idx = torch.nonzero(hole.reshape(-1)).squeeze(1)
-        # Copy the whole frame (a memcpy) and put back what the hole hides: cheaper than a masked select.
-        kept_val = self._val[hole_idx]
-        kept_time = self._time[hole_idx]
-        self._val.copy_(flat)
-        self._time.fill_(t)
-        self._val[hole_idx] = kept_val
-        self._time[hole_idx] = kept_time
+            self._last = None
+        if self._last is not None:
+            last_flat, last_hole, last_t = self._last
+            if hole_idx is None:
+                hole_idx = torch.nonzero(hole_flat).squeeze(1)
+            # Pixels hidden now but background in the last frame: keep their last-seen value.
+            newly = hole_idx[~last_hole.index_select(0, hole_idx)]
+            if newly.numel():
+                if self._last_valid:
+                    self._val.index_copy_(0, newly, last_flat.index_select(0, newly))
+                    self._time.index_fill_(0, newly, last_t)
+                else:
+                    self._time.index_fill_(0, newly, UNKNOWN)
+        self._last = (flat, hole_flat, t)
+        self._last_valid = True
 
     def lookup(self, idx: Tensor) -> tuple[Tensor, Tensor]:
         """Values ``(M, 3)`` uint8 and frame indices ``(M,)`` int32 (``UNKNOWN``: never seen) at ``idx``."""
-        if self._val is None or self._time is None:
+        if self._last is None or self._val is None or self._time is None:
             return (
                 torch.zeros((idx.numel(), 3), dtype=torch.uint8, device=idx.device),
                 torch.full((idx.numel(),), UNKNOWN, dtype=torch.int32, device=idx.device),
             )
-        return self._val[idx], self._time[idx]
+        last_flat, last_hole, last_t = self._last
+        seen_last = ~last_hole.index_select(0, idx)
+        if not self._last_valid:
+            seen_last = torch.zeros_like(seen_last)
+        val = torch.where(seen_last.unsqueeze(1), last_flat.index_select(0, idx), self._val.index_select(0, idx))
+        kept = self._time.index_select(0, idx)
+        return val, torch.where(seen_last, torch.full_like(kept, last_t), kept)
 
 
 class Inpainter:
@@ -165,13 +183,19 @@ class Inpainter:
 
     def __call__(self, frame: np.ndarray, hole: np.ndarray) -> np.ndarray:
         out = frame.copy()
+        self.fill_in_place(out, hole)
+        return out
+
+    def fill_in_place(self, out: np.ndarray, hole: np.ndarray) -> None:
+        """Like calling the inpainter, but writes the hole pixels of ``out`` in place."""
+        frame = out
         rows = np.flatnonzero(hole.any(axis=1))
         if rows.size == 0:
-            return out
+            return
         cols = np.flatnonzero(hole.any(axis=0))
         h, w = hole.shape
         if hole.all():
-            return out  # nothing to inpaint from: leave the input
+            return  # nothing to inpaint from: leave the input
         margin = int(np.ceil((self.radius + 2) / self.scale)) + 2
         y0, y1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
         x0, x1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin + 1, w)
@@ -193,7 +217,6 @@ class Inpainter:
             filled = self._inpaint(crop, hcrop)
         sel = hcrop.astype(bool)
         out[y0:y1, x0:x1][sel] = filled[sel]
-        return out
 
     def _inpaint(self, img: np.ndarray, hole: np.ndarray) -> np.ndarray:
         if self.method == "rows":

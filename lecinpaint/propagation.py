@@ -45,7 +45,16 @@ from torch import Tensor
 
 from lecinpaint.ops import flow_consistency, flow_warp
 
-__all__ = ["INPAINTED", "UNKNOWN", "PairFlows", "Propagated", "StreamingPropagator", "source_distance"]
+__all__ = [
+    "INPAINTED",
+    "UNKNOWN",
+    "PairFlows",
+    "Propagated",
+    "StreamingPropagator",
+    "pack_rgb",
+    "source_distance",
+    "unpack_rgb",
+]
 
 UNKNOWN = -(1 << 31) + 1
 """Source time of a pixel no frame explained (int32)."""
@@ -70,16 +79,27 @@ class PairFlows:
     box: tuple[int, int, int, int]
 
 
+def pack_rgb(rgb: Tensor) -> Tensor:
+    """``(M, 3)`` uint8 -> ``(M,)`` int32 ``r | g << 8 | b << 16`` (one gather moves a whole pixel)."""
+    v = rgb.to(torch.int32)
+    return v[:, 0] | (v[:, 1] << 8) | (v[:, 2] << 16)
+
+
+def unpack_rgb(v: Tensor) -> Tensor:
+    """Inverse of :func:`pack_rgb`."""
+    return torch.stack((v & 255, (v >> 8) & 255, (v >> 16) & 255), dim=1).to(torch.uint8)
+
+
 @dataclass
 class _Chain:
     """Where the backward chains from the hole pixels of one frame stand (a composed map).
 
     One entry per hole pixel of the map's first frame (``len == M``): ``src`` is the source time once a
-    known pixel was reached (``val`` its value), else ``UNKNOWN``; then ``pos`` is the index, among the
-    hole pixels of the map's last frame, of the one the chain stands on, or -1 if the chain broke.
+    known pixel was reached (``val`` its packed RGB value), else ``UNKNOWN``; then ``pos`` is the index,
+    among the hole pixels of the map's last frame, of the one the chain stands on, or -1 if it broke.
     """
 
-    val: Tensor  # (M, 3) uint8
+    val: Tensor  # (M,) int32, packed RGB
     src: Tensor  # (M,) int32
     pos: Tensor  # (M,) int64
 
@@ -90,9 +110,9 @@ class _Chain:
         alive = (self.src == UNKNOWN) & (self.pos >= 0)
         i = self.pos.clamp(min=0)
         return _Chain(
-            torch.where(alive.unsqueeze(1), step.val[i], self.val),
-            torch.where(alive, step.src[i], self.src),
-            torch.where(alive, step.pos[i], self.pos),
+            torch.where(alive, step.val.index_select(0, i), self.val),
+            torch.where(alive, step.src.index_select(0, i), self.src),
+            torch.where(alive, step.pos.index_select(0, i), self.pos),
         )
 
 
@@ -111,9 +131,10 @@ class _Pending:
 class Propagated:
     """A frame whose window is complete, with the merged propagation result in its hole.
 
-    ``frame``: the input frame. ``hole_idx`` (M,) flat indices of its hole pixels; ``values`` (M, 3)
-    uint8 and ``src`` (M,) int32: the chosen value and its source time (``UNKNOWN`` where no frame
-    explained the pixel, ``INPAINTED`` for values carried from earlier inpainting).
+    ``frame``: the input frame. ``hole_idx`` (M,) flat indices of its hole pixels; ``values`` (M,)
+    int32 packed RGB (:func:`pack_rgb`) and ``src`` (M,) int32: the chosen value and its source time
+    (``UNKNOWN`` where no frame explained the pixel, ``INPAINTED`` for values carried from earlier
+    inpainting).
     """
 
     index: int
@@ -194,15 +215,15 @@ class StreamingPropagator:
         """E_(n-1): from each hole pixel of frame n-1 one step into frame n."""
         m = hole_idx_a.numel()
         dev = flat_b.device
-        val = torch.zeros((m, 3), dtype=torch.uint8, device=dev)
         src = torch.full((m,), UNKNOWN, dtype=torch.int32, device=dev)
         if ptr is None or not m:
-            return _Chain(val, src, torch.full((m,), -1, dtype=torch.int64, device=dev))
+            return _Chain(torch.zeros((m,), dtype=torch.int32, device=dev), src,
+                          torch.full((m,), -1, dtype=torch.int64, device=dev))
         ok = ptr >= 0
         tgt = ptr.clamp(min=0)
-        entry = self._entry_of[tgt]  # index among frame n's hole pixels, -1 for a known pixel
+        entry = self._entry_of.index_select(0, tgt)  # index among frame n's hole pixels, -1: known pixel
         resolved = ok & (entry < 0)
-        val = torch.where(resolved.unsqueeze(1), flat_b[tgt], val)
+        val = pack_rgb(flat_b.index_select(0, tgt))
         src = src.masked_fill(resolved, n)
         pos = torch.where(ok & ~resolved, entry, torch.full_like(entry, -1))
         return _Chain(val, src, pos)
@@ -236,10 +257,9 @@ class StreamingPropagator:
             _, prev_flat, prev_src = self._prev
             ok = p.fwd_ptr >= 0
             ptr = p.fwd_ptr.clamp(min=0)
-            f_val = prev_flat[ptr]
-            f_src = torch.where(ok, prev_src[ptr], torch.full_like(prev_src[:1], UNKNOWN))
+            f_src = torch.where(ok, prev_src.index_select(0, ptr), torch.full_like(prev_src[:1], UNKNOWN))
             take_f = source_distance(f_src, p.index) <= source_distance(b_src, p.index)
-            values = torch.where(take_f.unsqueeze(1), f_val, b_val)
+            values = torch.where(take_f, pack_rgb(prev_flat.index_select(0, ptr)), b_val)
             src = torch.where(take_f, f_src, b_src)
         return Propagated(p.index, p.frame, p.hole, p.hole_idx, values, src, stats)
 
@@ -258,7 +278,7 @@ class StreamingPropagator:
         else:
             s = torch.full((h * w,), prop.index, dtype=torch.int32, device=finished.device)
         if prop.hole_idx.numel():
-            s[prop.hole_idx] = src.to(torch.int32)
+            s.index_copy_(0, prop.hole_idx, src.to(torch.int32))
         self._prev = (prop.index, finished.reshape(h * w, 3), s)
 
     # ------------------------------------------------------------------------------------------------
@@ -271,7 +291,10 @@ class StreamingPropagator:
         m = p.hole_idx.numel()
         dev = p.frame.device
         if p.step is None or not m:
-            return (torch.zeros((m, 3), dtype=torch.uint8, device=dev), torch.full((m,), UNKNOWN, dtype=torch.int32, device=dev))
+            return (
+                torch.zeros((m,), dtype=torch.int32, device=dev),
+                torch.full((m,), UNKNOWN, dtype=torch.int32, device=dev),
+            )
         if self._front_len == 0:
             # Rebuild the front stack from every step in the window; the back becomes empty.
             steps = [q for q in self._window if q.step is not None]
@@ -314,6 +337,6 @@ class StreamingPropagator:
         cw = x1 - x0
 
         def at(idx: Tensor, row: int) -> Tensor:
-            return ptr[row][(idx // w - y0) * cw + (idx % w - x0)]
+            return ptr[row].index_select(0, (idx // w - y0) * cw + (idx % w - x0))
 
         return at(hole_idx_a, 0), at(hole_idx_b, 1)

@@ -276,3 +276,25 @@ def test_real_whiteboard_clip_with_default_segmenter():
     for (out, hole), f in zip(pairs, frames):
         assert np.array_equal(out[~hole], f[~hole])
     assert eng.stage_times["segment"] > 0
+
+
+def test_reused_input_buffers_are_safe():
+    # Readers often fill one buffer again and again: the engine must copy what it keeps.
+    frames, masks, _ = translating(10)
+    expected = list(_engine(lookahead=3).run([f.copy() for f in frames], masks=[m.copy() for m in masks]))
+    fbuf = np.empty_like(frames[0])
+    mbuf = np.empty_like(masks[0])
+
+    def frames_gen():
+        for f in frames:
+            fbuf[:] = f
+            yield fbuf
+
+    def masks_gen():
+        for m in masks:
+            mbuf[:] = m
+            yield mbuf
+
+    got = list(_engine(lookahead=3).run(frames_gen(), masks=masks_gen()))
+    for a, b in zip(got, expected):
+        assert np.array_equal(a, b)

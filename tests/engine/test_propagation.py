@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from lecinpaint.propagation import INPAINTED, UNKNOWN, PairFlows, StreamingPropagator, source_distance
+from lecinpaint.propagation import (
+    INPAINTED,
+    UNKNOWN,
+    PairFlows,
+    StreamingPropagator,
+    pack_rgb,
+    source_distance,
+    unpack_rgb,
+)
 
 from ._synth import static, translating
 
@@ -29,7 +37,7 @@ def _run(frames, masks, flows, lookahead, threshold=3.0, box=None, stop=None):
         while prop.ready():
             p = prop.pop()
             out = p.frame.clone().reshape(h * w, 3)
-            out[p.hole_idx] = p.values
+            out[p.hole_idx] = unpack_rgb(p.values)
             prop.commit(p, out.reshape(h, w, 3), p.src)
             done.append(p)
             assert prop.pending() <= lookahead + 1
@@ -51,7 +59,7 @@ def _check_exact(done, truth):
     for p in done:
         g = torch.from_numpy(truth[p.index]).reshape(-1, 3)[p.hole_idx]
         known = p.src != UNKNOWN
-        assert torch.equal(p.values[known], g[known]), f"frame {p.index}: wrong value propagated"
+        assert torch.equal(unpack_rgb(p.values)[known], g[known]), f"frame {p.index}: wrong value propagated"
         fractions.append(float(known.float().mean()) if known.numel() else 1.0)
     return fractions
 
@@ -127,9 +135,9 @@ def test_merge_temporally_nearest_source_wins():
         masks.append(m)
     done = _run(frames, masks, lambda t: _flows(h, w, 0.0), lookahead=3)
     # Frame 3: past source at distance 1 (frame 2), future at distance 2 (frame 5): the past wins.
-    assert bool((done[3].values == 100).all()) and bool((done[3].src == 2).all())
+    assert bool((unpack_rgb(done[3].values) == 100).all()) and bool((done[3].src == 2).all())
     # Frame 4: the carried past value is 2 frames old, the future one 1 frame: the future wins.
-    assert bool((done[4].values == 200).all()) and bool((done[4].src == 5).all())
+    assert bool((unpack_rgb(done[4].values) == 200).all()) and bool((done[4].src == 5).all())
 
 
 @pytest.mark.parametrize("threshold, propagated", [(3.0, False), (40.0, True)])
@@ -142,6 +150,11 @@ def test_consistency_threshold_regimes(threshold, propagated):
     later = done[3]
     known = later.src != UNKNOWN
     assert bool(known.any()) == propagated
+
+
+def test_pack_unpack_roundtrip():
+    rgb = torch.randint(0, 256, (100, 3), dtype=torch.uint8)
+    assert torch.equal(unpack_rgb(pack_rgb(rgb)), rgb)
 
 
 def test_inpainted_values_lose_to_any_real_source():
