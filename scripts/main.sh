@@ -9,6 +9,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bash "$ROOT/scripts/setup.sh"
 cd "$ROOT"
 mkdir -p example
-.venv/bin/lecinpaint example example/lecture.mp4
-.venv/bin/lecinpaint example/lecture.mp4 -o example/lecture_clean.mp4 --preview example/preview.png
+.venv/bin/lecinpaint example -y example/lecture.mp4
+.venv/bin/lecinpaint -y example/lecture.mp4 -o example/lecture_clean.mp4 --preview example/preview.png
 echo "main job: wrote example/lecture_clean.mp4 and example/preview.png" >&2
