@@ -245,9 +245,10 @@ def fit_global_motion(
     return coef.T.astype(np.float32)  # (2, 3)
 
 
-def _affine_field(coef: np.ndarray, h: int, w: int) -> np.ndarray:
-    xs = np.arange(w, dtype=np.float32)
-    ys = np.arange(h, dtype=np.float32)
+def _affine_field(coef: np.ndarray, h: int, w: int, y0: int = 0, x0: int = 0) -> np.ndarray:
+    """The flow ``coef @ (1, x, y)`` on the ``h x w`` grid whose top-left pixel is ``(y0, x0)``."""
+    xs = np.arange(x0, x0 + w, dtype=np.float32)
+    ys = np.arange(y0, y0 + h, dtype=np.float32)
     out = np.empty((2, h, w), np.float32)
     for c in range(2):
         out[c] = coef[c, 0] + coef[c, 1] * xs[None, :] + coef[c, 2] * ys[:, None]
@@ -304,6 +305,13 @@ class LaplaceCompletion:
         self.last_motion: list[np.ndarray | None] = []
         self._remainder = np.zeros(2)
 
+    def fresh(self) -> LaplaceCompletion:
+        """A new completion with the same settings and no streaming state (for a new stream)."""
+        return LaplaceCompletion(
+            self.iters, self.global_motion, self.model, self.tolerance, self.residual, self.scale,
+            self.quantize, self.deadzone,
+        )
+
     def reset(self) -> None:
         """Forget the carried rounding error (a new stream, or a gap without flows)."""
         self._remainder = np.zeros(2)
@@ -342,7 +350,7 @@ class LaplaceCompletion:
             if box is None:
                 continue
             y0, y1, x0, x1 = box
-            model = _affine_field(coef, h, w)[:, y0:y1, x0:x1]
+            model = _affine_field(coef, y1 - y0, x1 - x0, y0, x0)
             crop = flow_np[:, y0:y1, x0:x1]
             resid = crop - model
             distrust = hole_np[y0:y1, x0:x1] | (np.hypot(resid[0], resid[1]) > self.tolerance)
@@ -454,11 +462,22 @@ class DFCCompletion:
         if 3 in paths and 2 not in paths:
             raise ValueError("DFC-Net stage 3 refines stage 2's output: give stage 2's weights too")
         self.models = {st: load_dfc(paths[st], st, device=self.device).eval() for st in sorted(paths)}
+        self._build_stages()
+
+    def _build_stages(self) -> None:
         self._stages = [_WindowStage(self._stage1)]
         for st in (2, 3):
             if st in self.models:
                 self._stages.append(_WindowStage(lambda f, h, c, st=st: self._refine(st, f, h, c)))
         self.lookahead = _WindowStage.radius * len(self._stages)
+
+    def fresh(self) -> DFCCompletion:
+        """A new streaming completion sharing this one's networks (for a new stream)."""
+        new = object.__new__(DFCCompletion)
+        new.device = self.device
+        new.models = self.models
+        new._build_stages()
+        return new
 
     def _stage1(self, flows: Tensor, holes: Tensor, centre: int) -> Tensor:
         model = self.models[1]
