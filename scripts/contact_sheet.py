@@ -71,7 +71,7 @@ def build(rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], width: int
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of the clip's frames")
-    ap.add_argument("--frames", type=int, nargs="+", default=[20, 60, 100, 130], help="frame indices to show")
+    ap.add_argument("--frames", type=int, nargs="+", default=[30, 60, 100, 130], help="frame indices to show")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "whiteboard_before_after.png")
     ap.add_argument("--width", type=int, default=400, help="width of each tile in pixels")
     args = ap.parse_args(argv)
