@@ -17,8 +17,9 @@ run would reach on the same cores with nothing else running). Both are printed b
 usually runs on shared machines; the load average during the run is recorded. Per stage: milliseconds
 per frame from ``Engine.stage_times``.
 
-Memory: peak RSS (VmHWM; ``ru_maxrss`` where there is no /proc) of a fresh subprocess that streams N frames, and of one that streams
-4N frames, per size; constant memory means the ratio stays near 1 (target < 1.1).
+Memory: peak RSS (VmHWM; ``ru_maxrss`` where there is no /proc) of a fresh subprocess that streams N
+frames, and of one that streams 4N frames, per size; constant memory means the ratio stays near 1
+(target < 1.1).
 
 Everything is printed and written as JSON (default ``benchmarks/out/engine_speed.json``) with where it
 ran (commit, versions, CPU count, threads, load).
@@ -70,7 +71,9 @@ def _pingpong(n_src: int, n: int) -> Iterator[int]:
         yield j if j < n_src else period - j
 
 
-def stream(size: tuple[int, int], n: int, files: list[Path], cache: list[np.ndarray] | None = None) -> Iterator[np.ndarray]:
+def stream(
+    size: tuple[int, int], n: int, files: list[Path], cache: list[np.ndarray] | None = None
+) -> Iterator[np.ndarray]:
     """``n`` frames of the clip at ``size`` (width, height); decoded on the fly unless ``cache`` is given."""
     for j in _pingpong(len(files), n):
         yield cache[j] if cache is not None else _load(files[j], size)
@@ -170,7 +173,9 @@ def measure_memory(size: tuple[int, int], n: int, config: dict[str, Any]) -> dic
             cwd=ROOT, capture_output=True, text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"engine_speed: memory run failed ({size}, {frames} frames):\n{proc.stderr[-2000:]}")
+            raise RuntimeError(
+                f"engine_speed: memory run failed ({size}, {frames} frames):\n{proc.stderr[-2000:]}"
+            )
         res = json.loads(proc.stdout.strip().splitlines()[-1])
         out[label] = {"frames": frames, "peak_rss_mib": round(res["maxrss_kib"] / 1024.0, 1)}
     out["ratio_4n_over_n"] = round(out["4n"]["peak_rss_mib"] / out["n"]["peak_rss_mib"], 3)
@@ -212,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             m = measure_memory(size, args.memory_frames, config)
             results["memory"].append(m)
             print(f"{m['size']}: peak RSS {m['n']['peak_rss_mib']:.0f} MiB for {m['n']['frames']} frames, "
-                  f"{m['4n']['peak_rss_mib']:.0f} MiB for {m['4n']['frames']} (ratio {m['ratio_4n_over_n']:.3f})",
+                  f"{m['4n']['peak_rss_mib']:.0f} MiB for {m['4n']['frames']} "
+                  f"(ratio {m['ratio_4n_over_n']:.3f})",
                   flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))

@@ -33,7 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["COMPLETIONS", "DFCCompletion", "LaplaceCompletion", "fit_global_motion", "laplace_fill", "make_completion"]
+__all__ = [
+    "COMPLETIONS",
+    "DFCCompletion",
+    "LaplaceCompletion",
+    "fit_global_motion",
+    "laplace_fill",
+    "make_completion",
+]
 
 COMPLETIONS = ("laplace", "dfc")
 
@@ -100,7 +107,10 @@ def _fill_level_np(v: np.ndarray, hole: np.ndarray, iters: int, coarse_size: int
     # A coarse pixel is known only if its whole block is: its value is then the block's mean at the
     # block's centre, which keeps linear fields exact at every level. Where that leaves nothing known
     # (a thin ring), any known pixel makes the block known.
-    frac = ks if full is None else ks / np.maximum(cv2.resize(full, (ww, hh), interpolation=cv2.INTER_AREA), 1e-6)
+    if full is None:
+        frac = ks
+    else:
+        frac = ks / np.maximum(cv2.resize(full, (ww, hh), interpolation=cv2.INTER_AREA), 1e-6)
     coarse_hole = frac < 0.99
     if coarse_hole.all():
         coarse_hole = ks <= 0
@@ -190,7 +200,8 @@ def laplace_fill(values: Tensor, hole: Tensor, *, iters: int = 6, min_size: int 
         y0, y1, x0, x1 = box
         if values.device.type == "cpu":
             for c0 in range(0, c, 4):  # OpenCV filters take up to 4 channels
-                v = np.array(values[i, c0:c0 + 4, y0:y1, x0:x1].permute(1, 2, 0).numpy(), order="C", copy=True)
+                part = values[i, c0 : c0 + 4, y0:y1, x0:x1].permute(1, 2, 0).numpy()
+                v = np.array(part, order="C", copy=True)
                 res = _fill_level_np(v, np.ascontiguousarray(hole_np[y0:y1, x0:x1]), iters, 16)
                 out[i, c0:c0 + 4, y0:y1, x0:x1] = torch.from_numpy(res).permute(2, 0, 1)
         else:
@@ -338,7 +349,10 @@ class LaplaceCompletion:
             step = np.rint(self._remainder + m)
             self._remainder = self._remainder + m - step
             t = (step * self.scale).astype(np.float32)
-            coefs = [np.array([[t[0], 0, 0], [t[1], 0, 0]], np.float32), np.array([[-t[0], 0, 0], [-t[1], 0, 0]], np.float32)]
+            coefs = [
+                np.array([[t[0], 0, 0], [t[1], 0, 0]], np.float32),
+                np.array([[-t[0], 0, 0], [-t[1], 0, 0]], np.float32),
+            ]
         self.last_motion = coefs
         out = flows.clone()
         for i in range(n):
@@ -505,7 +519,11 @@ class DFCCompletion:
 
 
 def make_completion(
-    name: str = "laplace", *, device: str | torch.device = "cpu", weights: Any = None, options: dict | None = None
+    name: str = "laplace",
+    *,
+    device: str | torch.device = "cpu",
+    weights: Any = None,
+    options: dict | None = None,
 ) -> LaplaceCompletion | DFCCompletion:
     """Create a flow completion by name: ``"laplace"`` (default) or ``"dfc"`` (needs DFC-Net weights)."""
     if name == "laplace":

@@ -129,7 +129,9 @@ class Config:
     def __post_init__(self) -> None:
         base = str(self.segmenter).partition(":")[0]
         if base not in SEGMENTER_CHOICES:
-            raise ValueError(f"Config.segmenter: must be one of {', '.join(SEGMENTER_CHOICES)}; got {self.segmenter!r}")
+            raise ValueError(
+                f"Config.segmenter: must be one of {', '.join(SEGMENTER_CHOICES)}; got {self.segmenter!r}"
+            )
         if ":" in str(self.segmenter) and base != "mediapipe":
             raise ValueError(f"Config.segmenter: only 'mediapipe' has variants; got {self.segmenter!r}")
         if base == "masks" and not self.mask_source:
@@ -150,7 +152,9 @@ class Config:
         if self.flow_scale is not None:
             _check_number("flow_scale", self.flow_scale, lo=0.0, hi=1.0, lo_open=True)
         if self.dis_preset not in DIS_PRESETS:
-            raise ValueError(f"Config.dis_preset: must be one of {', '.join(DIS_PRESETS)}; got {self.dis_preset!r}")
+            raise ValueError(
+                f"Config.dis_preset: must be one of {', '.join(DIS_PRESETS)}; got {self.dis_preset!r}"
+            )
         _check_int("flow_margin", self.flow_margin, lo=0)
         if self.completion not in COMPLETIONS:
             raise ValueError(
@@ -161,7 +165,9 @@ class Config:
         if not isinstance(self.memory, bool):
             raise ValueError(f"Config.memory: must be True or False; got {self.memory!r}")
         if self.inpaint not in INPAINT_METHODS:
-            raise ValueError(f"Config.inpaint: must be one of {', '.join(INPAINT_METHODS)}; got {self.inpaint!r}")
+            raise ValueError(
+                f"Config.inpaint: must be one of {', '.join(INPAINT_METHODS)}; got {self.inpaint!r}"
+            )
         _check_int("inpaint_radius", self.inpaint_radius, lo=1)
         _check_number("inpaint_scale", self.inpaint_scale, lo=0.0, hi=1.0, lo_open=True)
         self.device = _check_device(self.device)
@@ -216,7 +222,9 @@ def _check_rate(name: str, value: Any) -> Fraction:
         else:
             f = Fraction(value).limit_denominator(1_000_000)
     except (ValueError, TypeError, ZeroDivisionError, OverflowError):
-        raise ValueError(f"Config.{name}: must be a positive frame rate (e.g. 5, 29.97, '30000/1001'); got {value!r}") from None
+        raise ValueError(
+            f"Config.{name}: must be a positive frame rate (e.g. 5, 29.97, '30000/1001'); got {value!r}"
+        ) from None
     if f <= 0:
         raise ValueError(f"Config.{name}: must be a positive frame rate; got {value!r}")
     return f
@@ -229,7 +237,9 @@ def _check_device(device: Any) -> str:
     try:
         dev = torch.device(d)
     except (RuntimeError, ValueError):
-        raise ValueError(f"Config.device: must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from None
+        raise ValueError(
+            f"Config.device: must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}"
+        ) from None
     if dev.type not in ("cpu", "cuda"):
         raise ValueError(f"Config.device: must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}")
     return d
@@ -241,7 +251,9 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"Config.device: {device!r} was asked for but CUDA is not available (use 'auto' or 'cpu')")
+        raise ValueError(
+            f"Config.device: {device!r} was asked for but CUDA is not available (use 'auto' or 'cpu')"
+        )
     return dev
 
 
@@ -364,7 +376,9 @@ class Engine:
                 from lecinpaint.segmentation import make_segmenter
 
                 t0 = time.perf_counter()
-                segmenter = make_segmenter(cfg.segmenter, device=str(self.device), weights=cfg.segmenter_weights)
+                segmenter = make_segmenter(
+                    cfg.segmenter, device=str(self.device), weights=cfg.segmenter_weights
+                )
                 stabilizer = masks_mod.MaskStabilizer(lookahead=cfg.stabilize, threshold=cfg.mask_threshold)
                 times["segment"] += time.perf_counter() - t0
             state = _RunState(self)
@@ -529,26 +543,27 @@ class _RunState:
         # straddle it): widen the region whose flow is replaced by the completion.
         r = self.cfg.flow_margin
         if r:
-            small = cv2.dilate(small.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))).view(bool)
-        # Camera motion: median flow over the background.
-        bg = ~small
-        f0 = flows[0].cpu().numpy() if flows.device.type != "cpu" else flows[0].numpy()
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+            small = cv2.dilate(small.view(np.uint8), disc).view(bool)
+        # The camera's motion (for the background memory): median flow over the background, sampled.
+        bg = ~small[::4, ::4]
+        f0 = flows[0, :, ::4, ::4].cpu().numpy()
+        mx = my = 0.0
         if bg.any():
             mx = float(np.median(f0[0][bg])) * w / sw
             my = float(np.median(f0[1][bg])) * h / sh
-        else:
-            mx = my = 0.0
         self.times["flow"] += time.perf_counter() - t0
         return (flows, torch.from_numpy(small).to(flows.device), (union, (mx, my))), prep
 
-    def _finish_pair(self, flows, small_hole, hole, box_info) -> PairFlows:
+    def _finish_pair(self, flows, small_hole, hole, box_info) -> tuple[PairFlows, tuple[float, float]]:
+        """The completed flows on the full-resolution box that holds both holes and their targets."""
         union, motion = box_info
         h, w = self.shape
         sh, sw = flows.shape[-2:]
         rows = np.flatnonzero(union.any(axis=1))
         cols = np.flatnonzero(union.any(axis=0))
-        # Margin: wide enough that the hole's pixels land inside the box.
-        # Only the flow inside the (completed) hole matters: it is where the chains move.
+        # Margin: wide enough that the hole's pixels land inside the box. Only the flow inside the
+        # (completed) hole matters: it is where the chains move.
         fmax = float(flows[:, :, small_hole].abs().amax()) if bool(small_hole.any()) else 0.0
         margin = int(math.ceil(fmax * max(h / sh, w / sw))) + 8
         y0, y1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
@@ -573,7 +588,8 @@ class _RunState:
         motion = self.motion.pop(p.index, (0.0, 0.0))
         mem = self.memory
         if mem is not None:
-            self.drift += motion
+            # A still camera's motion estimate is noise of a few hundredths of a pixel: not a move.
+            self.drift += np.where(np.abs(motion) < 0.1, 0.0, motion)
             if abs(self.drift[0]) + abs(self.drift[1]) > 1.0:
                 mem.reset()
                 self.drift[:] = 0.0
@@ -623,7 +639,9 @@ def _check_frame(frame: Any, i: int, shape: tuple[int, int] | None) -> np.ndarra
         try:
             frame = np.asarray(frame)
         except Exception:
-            raise ValueError(f"frame {i}: expected an (H, W, 3) uint8 RGB numpy array, got {type(frame).__name__}") from None
+            raise ValueError(
+                f"frame {i}: expected an (H, W, 3) uint8 RGB numpy array, got {type(frame).__name__}"
+            ) from None
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise ValueError(f"frame {i}: expected an (H, W, 3) uint8 RGB array, got shape {frame.shape}")
     if frame.dtype != np.uint8:

@@ -154,7 +154,8 @@ class BackgroundMemory:
         seen_last = ~last_hole.index_select(0, idx)
         if not self._last_valid:
             seen_last = torch.zeros_like(seen_last)
-        val = torch.where(seen_last.unsqueeze(1), last_flat.index_select(0, idx), self._val.index_select(0, idx))
+        last = last_flat.index_select(0, idx)
+        val = torch.where(seen_last.unsqueeze(1), last, self._val.index_select(0, idx))
         kept = self._time.index_select(0, idx)
         return val, torch.where(seen_last, torch.full_like(kept, last_t), kept)
 

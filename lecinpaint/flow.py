@@ -90,7 +90,9 @@ class DISFlow(FlowEstimator):
 
     name = "dis"
 
-    def __init__(self, preset: str = "ultrafast", scale: float = 0.5, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self, preset: str = "ultrafast", scale: float = 0.5, device: str | torch.device = "cpu"
+    ) -> None:
         if preset not in DIS_PRESETS:
             raise ValueError(f"DIS preset must be one of {', '.join(DIS_PRESETS)}; got {preset!r}")
         if not 0.0 < scale <= 1.0:

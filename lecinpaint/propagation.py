@@ -38,7 +38,7 @@ Conventions: frames ``(H, W, 3)`` uint8 tensors, holes ``(H, W)`` bool (True = h
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -143,7 +143,6 @@ class Propagated:
     hole_idx: Tensor
     values: Tensor
     src: Tensor
-    stats: dict = field(default_factory=dict)
 
 
 class StreamingPropagator:
@@ -207,11 +206,11 @@ class StreamingPropagator:
             ptr_prev = None
             if pair is not None:
                 ptr_prev, fwd_ptr = self._pair_pointers(pair, prev.hole_idx, hole_idx)
-            prev.step = self._one_step(prev.hole_idx, ptr_prev, flat, hole_flat, n)
+            prev.step = self._one_step(prev.hole_idx, ptr_prev, flat, n)
             self._back = prev.step if self._back is None else self._back.then(prev.step)
         self._window.append(_Pending(n, frame, hole, hole_idx, fwd_ptr))
 
-    def _one_step(self, hole_idx_a: Tensor, ptr: Tensor | None, flat_b: Tensor, hole_b: Tensor, n: int) -> _Chain:
+    def _one_step(self, hole_idx_a: Tensor, ptr: Tensor | None, flat_b: Tensor, n: int) -> _Chain:
         """E_(n-1): from each hole pixel of frame n-1 one step into frame n."""
         m = hole_idx_a.numel()
         dev = flat_b.device
@@ -239,6 +238,7 @@ class StreamingPropagator:
         return self._ended or len(self._window) > self.lookahead
 
     def pending(self) -> int:
+        """Frames pushed and not yet popped (at most ``lookahead + 1`` while the stream runs)."""
         return len(self._window)
 
     # ------------------------------------------------------------------------------------------------
@@ -252,7 +252,6 @@ class StreamingPropagator:
         self._awaiting_commit = p.index
         m = p.hole_idx.numel()
         values, src = b_val, b_src
-        stats = {"hole": m}
         if m and p.fwd_ptr is not None and self._prev is not None and self._prev[0] == p.index - 1:
             _, prev_flat, prev_src = self._prev
             ok = p.fwd_ptr >= 0
@@ -261,7 +260,7 @@ class StreamingPropagator:
             take_f = source_distance(f_src, p.index) <= source_distance(b_src, p.index)
             values = torch.where(take_f, pack_rgb(prev_flat.index_select(0, ptr)), b_val)
             src = torch.where(take_f, f_src, b_src)
-        return Propagated(p.index, p.frame, p.hole, p.hole_idx, values, src, stats)
+        return Propagated(p.index, p.frame, p.hole, p.hole_idx, values, src)
 
     def commit(self, prop: Propagated, finished: Tensor, src: Tensor) -> None:
         """Make ``finished`` ((H, W, 3) uint8, the frame as output) the forward state.

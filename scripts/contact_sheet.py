@@ -59,7 +59,7 @@ def build(rows: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]], width: int
         size = (width, int(round(h * width / w)))
         row = [
             label(cv2.resize(frame, size, interpolation=cv2.INTER_AREA), f"input, frame {idx}"),
-            label(cv2.resize(overlay(frame, hole), size, interpolation=cv2.INTER_AREA), "hole (mask, dilated)"),
+            label(cv2.resize(overlay(frame, hole), size, interpolation=cv2.INTER_AREA), "hole (dilated)"),
             label(cv2.resize(out, size, interpolation=cv2.INTER_AREA), "output"),
         ]
         gap = np.full((size[1], 4, 3), 255, np.uint8)
@@ -92,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     width = args.width
     while True:
         sheet = build(rows, width)
-        ok, buf = cv2.imencode(".png", cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 9])
+        bgr = cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 9])
         if not ok:
             raise SystemExit("contact_sheet: PNG encoding failed")
         if len(buf) <= MAX_BYTES or width <= 160:
@@ -101,7 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(buf.tobytes())
     times = ", ".join(f"{k} {v:.1f}s" for k, v in engine.stage_times.items() if v)
-    print(f"contact_sheet: wrote {args.out} ({len(buf) / 1e6:.2f} MB, {len(frames)} frames; {times})", file=sys.stderr)
+    print(
+        f"contact_sheet: wrote {args.out} ({len(buf) / 1e6:.2f} MB, {len(frames)} frames; {times})",
+        file=sys.stderr,
+    )
     return 0
 
 

@@ -86,7 +86,8 @@ def test_dfc_completion_through_the_engine(monkeypatch, stages):
     monkeypatch.setattr(dfc, "load_dfc", load)
     weights = {s: f"stage{s}.pth" for s in stages}
     frames, masks, _ = translating(14, speed=2)
-    eng = Engine(Config(completion="dfc", dfc_weights=weights, dilation=0, lookahead=3, stabilize=0, device="cpu"))
+    cfg = Config(completion="dfc", dfc_weights=weights, dilation=0, lookahead=3, stabilize=0, device="cpu")
+    eng = Engine(cfg)
     assert eng.lookahead == 3 + 5 * len(stages)
     outs = list(eng.run(frames, masks=masks))
     assert len(outs) == 14
