@@ -73,6 +73,10 @@ if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$REQ_HASH" ]; then
   fi
   echo "$REQ_HASH" > "$REQ_STAMP"
 fi
+# vspipe finds its Python through a per-user configuration keyed by this venv's VapourSynth library.
+if [ -x .venv/bin/vapoursynth ]; then
+  .venv/bin/vapoursynth config >/dev/null || log "vapoursynth config failed: vspipe may not find this Python"
+fi
 
 # --- the compiled op library -----------------------------------------------------------------------
 BUILD_STAMP=.venv/.lecinpaint-build
