@@ -83,12 +83,19 @@ class Config:
         flow_margin: the flow is replaced by the completion in the hole grown by this many pixels of
             the flow's working resolution (flow next to the lecturer is dragged along with them).
     Completion:
-        completion: ``"laplace"`` (default) or ``"dfc"`` (needs ``dfc_weights``).
+        completion: ``"laplace"`` (default: the camera's motion inside and around the hole, rounded
+            to whole pixels with the error carried over, see ``completion.LaplaceCompletion``; on the
+            lecture benchmark: mean PSNR in the mask 31.1 dB, against 25.3 dB for a plain membrane fill
+            of the flow and 30.1 dB without the rounding) or ``"dfc"``
+            (DFC-Net, needs ``dfc_weights``; 5 frames more latency per stage).
         dfc_weights: DFC-Net checkpoint(s): a path for stage 1 or a dict ``{1: path, 2: path, 3: path}``.
     Propagation:
         threshold: forward/backward flow consistency threshold in pixels (DFGVI: 40; a static lecture
-            camera wants a few px).
-        lookahead: frames of lookahead of the backward direction (latency and memory grow with it).
+            camera wants a few px). With the default completion the flows in the hole are consistent by
+            construction, so 2, 5 and 20 px measured the same.
+        lookahead: frames of lookahead of the backward direction (latency and memory grow with it, the
+            work per frame does not). Mean PSNR in the mask on the lecture benchmark: 29.6 dB at 8,
+            30.4 at 16, 31.1 at 32, 31.1 at 64; hence 32.
     Last holes:
         memory: use the background memory (per-pixel last-seen background) while the camera is still.
         inpaint: ``"rows"`` (default: each row bridged from its known ends, see ``fill.row_fill``),
