@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 FLOWS = ("dis", "flownet2")
+_DIS_MIN = 32  # smallest side given to OpenCV's DIS (see DISFlow.pair)
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -111,8 +112,16 @@ class DISFlow(FlowEstimator):
         return grey
 
     def pair(self, a: np.ndarray, b: np.ndarray) -> Tensor:
-        fab = self._dis.calc(a, b, None)
-        fba = self._dis.calc(b, a, None)
+        h, w = a.shape
+        # OpenCV's DIS refuses images under ~12 px and crashes (segfault) on thin ones, e.g. 31x300:
+        # its pyramid depth follows the longer side. Pad (replicated border) and crop the flow back.
+        need = max(_DIS_MIN, max(h, w) // 4)
+        if h < need or w < need:
+            pad = (0, max(0, need - h), 0, max(0, need - w))
+            a = cv2.copyMakeBorder(a, *pad, cv2.BORDER_REPLICATE)
+            b = cv2.copyMakeBorder(b, *pad, cv2.BORDER_REPLICATE)
+        fab = self._dis.calc(a, b, None)[:h, :w]
+        fba = self._dis.calc(b, a, None)[:h, :w]
         flows = np.stack((fab, fba)).transpose(0, 3, 1, 2)  # (2, h, w, 2) -> (2, 2, h, w)
         return torch.from_numpy(np.ascontiguousarray(flows)).to(self.device)
 

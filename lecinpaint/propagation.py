@@ -289,11 +289,12 @@ class StreamingPropagator:
         """
         m = p.hole_idx.numel()
         dev = p.frame.device
-        if p.step is None or not m:
+        if p.step is None:  # the last frame of the stream: nothing after it
             return (
                 torch.zeros((m,), dtype=torch.int32, device=dev),
                 torch.full((m,), UNKNOWN, dtype=torch.int32, device=dev),
             )
+        # Every frame with a step goes through the stack bookkeeping, holes or not.
         if self._front_len == 0:
             # Rebuild the front stack from every step in the window; the back becomes empty.
             steps = [q for q in self._window if q.step is not None]

@@ -298,3 +298,16 @@ def test_reused_input_buffers_are_safe():
     got = list(_engine(lookahead=3).run(frames_gen(), masks=masks_gen()))
     for a, b in zip(got, expected):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (2, 3), (17, 9), (9, 200), (64, 1), (40, 600)])
+def test_tiny_and_thin_frames(h, w):
+    # OpenCV's DIS refuses tiny images and crashes on thin ones: the flow pads them.
+    rng = np.random.default_rng(h * w)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(6)]
+    masks = [rng.random((h, w)) < 0.3 for _ in range(6)]
+    masks[2][:] = False
+    outs = list(_engine(lookahead=2).run(frames, masks=masks))
+    assert len(outs) == 6
+    for o, f, m in zip(outs, frames, masks):
+        assert o.shape == f.shape and np.array_equal(o[~m], f[~m])

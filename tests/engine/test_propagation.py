@@ -188,3 +188,101 @@ def test_pop_commit_protocol():
         prop.push(f, m, None)
     with pytest.raises(ValueError, match="lookahead"):
         StreamingPropagator(lookahead=-1)
+
+
+def _reference(frames, masks, shifts, lookahead):
+    """DFGVI's rules written out naively (whole-frame loops), for integer camera shifts.
+
+    ``shifts[t]`` = (dy, dx): frame t's content is frame t-1's moved by it, so the flow t-1 -> t is
+    (dx, dy) everywhere and t -> t-1 its opposite (consistent); a target is valid when it lies in
+    ``[0, H-2] x [0, W-2]`` (nearest sampling's rule). Returns per frame (src, values) over its hole
+    pixels in flat order.
+    """
+    n = len(frames)
+    h, w = masks[0].shape
+
+    def valid(y, x):
+        return 0 <= y <= h - 2 and 0 <= x <= w - 2
+
+    out = []
+    prev_f = prev_s = None
+    for k in range(n):
+        ys, xs = np.nonzero(masks[k])
+        src = np.full(ys.size, UNKNOWN, np.int64)
+        val = np.zeros((ys.size, 3), np.uint8)
+        last = min(n - 1, k + lookahead)
+        for i, (y, x) in enumerate(zip(ys, xs)):
+            # Backward: follow the chain through frames k+1 .. k+L.
+            b_src, b_val = UNKNOWN, None
+            cy, cx = y, x
+            for j in range(k + 1, last + 1):
+                if not masks[j - 1].any() and not masks[j].any():
+                    break  # no flows for this pair
+                cy, cx = cy + shifts[j][0], cx + shifts[j][1]
+                if not valid(cy, cx):
+                    break
+                if not masks[j][cy, cx]:
+                    b_src, b_val = j, frames[j][cy, cx]
+                    break
+            # Forward: pull from the previous finished frame.
+            f_src, f_val = UNKNOWN, None
+            if k > 0:
+                py, px = y - shifts[k][0], x - shifts[k][1]
+                if valid(py, px):
+                    f_src, f_val = int(prev_s[py, px]), prev_f[py, px]
+            if abs(f_src - k) <= abs(b_src - k):
+                src[i], val[i] = f_src, (f_val if f_val is not None else 0)
+            else:
+                src[i], val[i] = b_src, b_val
+        fin = frames[k].copy()
+        s = np.full((h, w), k, np.int64)
+        fin[ys, xs] = val
+        s[ys, xs] = src
+        prev_f, prev_s = fin, s
+        out.append((src, val))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_two_stack_window_matches_the_naive_rules(seed):
+    rng = np.random.default_rng(seed)
+    h, w, n = 12, 16, 24
+    lookahead = int(rng.choice([0, 1, 2, 3, 5, 8]))
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(n)]
+    masks = []
+    for _ in range(n):
+        m = np.zeros((h, w), bool)
+        if rng.random() > 0.3:  # some frames have no hole at all
+            y0, x0 = rng.integers(0, h - 3), rng.integers(0, w - 3)
+            m[y0 : y0 + rng.integers(2, 7), x0 : x0 + rng.integers(2, 9)] = True
+        masks.append(m)
+    shifts = [(0, 0)] + [tuple(int(v) for v in rng.integers(-1, 2, 2)) for _ in range(n - 1)]
+
+    prop = StreamingPropagator(lookahead=lookahead, threshold=1.0)
+    got = []
+
+    def drain():
+        while prop.ready():
+            p = prop.pop()
+            out = p.frame.clone().reshape(h * w, 3)
+            out[p.hole_idx] = unpack_rgb(p.values)
+            prop.commit(p, out.reshape(h, w, 3), p.src)
+            got.append(p)
+
+    for t in range(n):
+        pair = None
+        if t and (masks[t - 1].any() or masks[t].any()):
+            f = torch.zeros(2, 2, h, w)
+            f[0, 0], f[0, 1] = shifts[t][1], shifts[t][0]
+            f[1] = -f[0]
+            pair = PairFlows(f, (0, h, 0, w))
+        prop.push(torch.from_numpy(frames[t]), torch.from_numpy(masks[t]), pair)
+        drain()
+    prop.finish()
+    drain()
+    ref = _reference(frames, masks, shifts, lookahead)
+    assert [p.index for p in got] == list(range(n))
+    for p, (src, val) in zip(got, ref):
+        assert p.src.tolist() == src.tolist(), f"frame {p.index}: sources differ"
+        known = src != UNKNOWN
+        assert np.array_equal(unpack_rgb(p.values).numpy()[known], val[known]), f"frame {p.index}"
