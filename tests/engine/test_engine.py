@@ -311,3 +311,15 @@ def test_tiny_and_thin_frames(h, w):
     assert len(outs) == 6
     for o, f, m in zip(outs, frames, masks):
         assert o.shape == f.shape and np.array_equal(o[~m], f[~m])
+
+
+def test_lecturer_leaves_and_comes_back():
+    frames, masks, truth = static(30)
+    for t in range(8, 14):  # nobody in these frames
+        masks[t] = np.zeros_like(masks[t])
+        frames[t] = truth[t].copy()
+    outs = list(_engine(lookahead=4).run(frames, masks=masks))
+    assert len(outs) == 30
+    for t in range(14, 30):
+        m = masks[t]
+        assert np.array_equal(outs[t][m], truth[t][m])
