@@ -286,9 +286,14 @@ class _Preview:
                 cell = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
                 fs = max(0.3, 0.6 * size[0] / 480.0)
                 org = (max(2, int(12 * fs)), max(10, int(36 * fs)))
-                for colour, thick in (((0, 0, 0), 3), ((255, 255, 0), 1)):
-                    cv2.putText(cell, f"{label} #{idx}", org, cv2.FONT_HERSHEY_SIMPLEX, fs, colour, thick,
-                                cv2.LINE_AA)
+                # A dark box behind the label: an outline drawn with a thicker stroke does not line up
+                # with the thin text in every OpenCV version.
+                text = f"{label} #{idx}"
+                (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
+                pad = max(2, int(4 * fs))
+                cv2.rectangle(cell, (org[0] - pad, org[1] - th - pad), (org[0] + tw + pad, org[1] + base + pad),
+                              (0, 0, 0), cv2.FILLED)
+                cv2.putText(cell, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 0), 1, cv2.LINE_AA)
                 cells.append(cell)
             rows.append(np.concatenate([cells[0], np.full((size[1], 4, 3), 255, np.uint8), cells[1]], axis=1))
         sheet = np.concatenate(rows, axis=0)
