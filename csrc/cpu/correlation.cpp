@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "common/correlation.h"
+#include "common/correlation_checks.h"
 
 namespace lecinpaint {
 namespace correlation {
@@ -34,30 +35,6 @@ namespace {
 
 constexpr const char* kOp = "lecinpaint::correlation";
 
-Geometry check_and_geometry(const at::Tensor& input1, const at::Tensor& input2, int64_t pad_size,
-                            int64_t kernel_size, int64_t max_displacement, int64_t stride1,
-                            int64_t stride2) {
-  TORCH_CHECK(input1.dim() == 4, kOp, ": input1 must be 4-D (N, C, H, W), got shape ", input1.sizes());
-  TORCH_CHECK(input1.sizes() == input2.sizes(), kOp, ": input1 and input2 must have the same shape, got ",
-              input1.sizes(), " and ", input2.sizes());
-  TORCH_CHECK(input1.scalar_type() == input2.scalar_type(), kOp,
-              ": input1 and input2 must have the same dtype, got ", input1.scalar_type(), " and ",
-              input2.scalar_type());
-  TORCH_CHECK(input1.device() == input2.device(), kOp, ": input1 and input2 must be on the same device, got ",
-              input1.device(), " and ", input2.device());
-  TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1, kOp, ": kernel_size must be odd and positive, got ",
-              kernel_size);
-  TORCH_CHECK(pad_size >= 0, kOp, ": pad_size must be >= 0, got ", pad_size);
-  TORCH_CHECK(max_displacement >= 0, kOp, ": max_displacement must be >= 0, got ", max_displacement);
-  TORCH_CHECK(stride1 >= 1 && stride2 >= 1, kOp, ": stride1 and stride2 must be >= 1, got ", stride1, " and ",
-              stride2);
-  const Geometry g = make_geometry(input1.size(1), input1.size(2), input1.size(3), pad_size, kernel_size,
-                                   max_displacement, stride1, stride2);
-  TORCH_CHECK(g.outH > 0 && g.outW > 0, kOp, ": the output would be empty: input ", input1.size(2), "x",
-              input1.size(3), " with pad_size ", pad_size, " is smaller than the window 2*(max_displacement + ",
-              "(kernel_size-1)/2) + 1 = ", 2 * g.br + 1);
-  return g;
-}
 
 // ---------------------------------------------------------------------------------------------------
 // float32 fast path

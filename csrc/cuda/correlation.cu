@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <tuple>
 
+#include "common/correlation_checks.h"
 #include "kernels/correlation.cuh"
 
 namespace lecinpaint {
@@ -24,31 +25,14 @@ namespace {
 constexpr const char* kOp = "lecinpaint::correlation";
 constexpr int kThreads = 256;  // a multiple of the warp size, as the forward kernel requires
 
-Geometry check_and_geometry(const at::Tensor& input1, const at::Tensor& input2, int64_t pad_size,
-                            int64_t kernel_size, int64_t max_displacement, int64_t stride1,
-                            int64_t stride2) {
-  TORCH_CHECK(input1.dim() == 4, kOp, ": input1 must be 4-D (N, C, H, W), got shape ", input1.sizes());
-  TORCH_CHECK(input1.sizes() == input2.sizes(), kOp, ": input1 and input2 must have the same shape, got ",
-              input1.sizes(), " and ", input2.sizes());
-  TORCH_CHECK(input1.scalar_type() == input2.scalar_type(), kOp,
-              ": input1 and input2 must have the same dtype, got ", input1.scalar_type(), " and ",
-              input2.scalar_type());
-  TORCH_CHECK(input1.device() == input2.device(), kOp, ": input1 and input2 must be on the same device, got ",
-              input1.device(), " and ", input2.device());
+// The shared checks plus the dtypes this backend has kernels for.
+Geometry check_cuda(const at::Tensor& input1, const at::Tensor& input2, int64_t pad_size, int64_t kernel_size,
+                    int64_t max_displacement, int64_t stride1, int64_t stride2) {
+  const Geometry g =
+      check_and_geometry(input1, input2, pad_size, kernel_size, max_displacement, stride1, stride2);
   TORCH_CHECK(input1.scalar_type() == at::kFloat || input1.scalar_type() == at::kDouble ||
                   input1.scalar_type() == at::kHalf,
               kOp, ": on CUDA input1 and input2 must be float16, float32 or float64, got ", input1.scalar_type());
-  TORCH_CHECK(kernel_size >= 1 && kernel_size % 2 == 1, kOp, ": kernel_size must be odd and positive, got ",
-              kernel_size);
-  TORCH_CHECK(pad_size >= 0, kOp, ": pad_size must be >= 0, got ", pad_size);
-  TORCH_CHECK(max_displacement >= 0, kOp, ": max_displacement must be >= 0, got ", max_displacement);
-  TORCH_CHECK(stride1 >= 1 && stride2 >= 1, kOp, ": stride1 and stride2 must be >= 1, got ", stride1, " and ",
-              stride2);
-  const Geometry g = make_geometry(input1.size(1), input1.size(2), input1.size(3), pad_size, kernel_size,
-                                   max_displacement, stride1, stride2);
-  TORCH_CHECK(g.outH > 0 && g.outW > 0, kOp, ": the output would be empty: input ", input1.size(2), "x",
-              input1.size(3), " with pad_size ", pad_size, " is smaller than the window 2*(max_displacement + ",
-              "(kernel_size-1)/2) + 1 = ", 2 * g.br + 1);
   return g;
 }
 
@@ -65,7 +49,7 @@ unsigned int blocks_for(int64_t threads_needed) {
 at::Tensor correlation_cuda(const at::Tensor& input1, const at::Tensor& input2, int64_t pad_size,
                             int64_t kernel_size, int64_t max_displacement, int64_t stride1, int64_t stride2) {
   const Geometry g =
-      check_and_geometry(input1, input2, pad_size, kernel_size, max_displacement, stride1, stride2);
+      check_cuda(input1, input2, pad_size, kernel_size, max_displacement, stride1, stride2);
   const c10::cuda::CUDAGuard guard(input1.device());
   const int64_t N = input1.size(0);
   at::Tensor out = at::empty({N, g.D * g.D, g.outH, g.outW}, input1.options());
@@ -92,7 +76,7 @@ std::tuple<at::Tensor, at::Tensor> correlation_backward_cuda(const at::Tensor& g
                                                              int64_t max_displacement, int64_t stride1,
                                                              int64_t stride2) {
   const Geometry g =
-      check_and_geometry(input1, input2, pad_size, kernel_size, max_displacement, stride1, stride2);
+      check_cuda(input1, input2, pad_size, kernel_size, max_displacement, stride1, stride2);
   TORCH_CHECK(grad_output.dim() == 4 && grad_output.size(0) == input1.size(0) &&
                   grad_output.size(1) == g.D * g.D && grad_output.size(2) == g.outH &&
                   grad_output.size(3) == g.outW,
