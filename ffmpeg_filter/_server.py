@@ -106,6 +106,10 @@ class _Stop:
 
     def install(self) -> None:
         for s in (signal.SIGINT, signal.SIGTERM):
+            # A SIGINT ignored by whoever started us (``cmd &`` in a script, nohup) stays ignored, as for
+            # any POSIX tool: only a terminal's Ctrl-C for a foreground job is meant to stop the filter.
+            if s == signal.SIGINT and signal.getsignal(s) == signal.SIG_IGN:
+                continue
             self._old[s] = signal.signal(s, self._handle)
 
     def _handle(self, signum: int, frame: Any) -> None:

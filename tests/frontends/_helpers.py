@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,12 @@ def ffprobe(path: Path | str, *extra: str) -> dict:
                           "-show_chapters", "-show_format", *extra, str(path)],
                          capture_output=True, text=True, check=True)
     return json.loads(res.stdout)
+
+
+def default_signals() -> None:
+    """``preexec_fn`` for a child that must react to SIGINT: a worker process of the test runner (xdist)
+    may run with SIGINT ignored, and an ignored disposition is inherited across exec."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_filter(args: list[str], data: bytes, **kw) -> subprocess.CompletedProcess:

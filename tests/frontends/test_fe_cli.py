@@ -19,6 +19,7 @@ from ._helpers import (
     ROOT,
     W,
     cli_cmd,
+    default_signals,
     ffmpeg_encode_raw,
     ffprobe,
     needs_ffmpeg,
@@ -91,7 +92,7 @@ def test_interrupted_run_leaves_no_output(tmp_path: Path) -> None:
     mask_dir = write_mask_dir(masks, tmp_path / "masks")
     out = tmp_path / "clean.mp4"
     p = subprocess.Popen(cli_cmd(str(src), "-o", str(out), "--masks", str(mask_dir), *ENGINE_ARGS),
-                         stderr=subprocess.PIPE, cwd=ROOT)
+                         stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=default_signals)
     deadline = time.monotonic() + 240
     while not [q for q in tmp_path.iterdir() if "partial" in q.name]:
         assert p.poll() is None and time.monotonic() < deadline, "no temporary output appeared"

@@ -19,6 +19,7 @@ from ._helpers import (
     PY,
     ROOT,
     W,
+    default_signals,
     ffmpeg_encode_raw,
     ffprobe,
     filter_cmd,
@@ -261,7 +262,7 @@ def test_signal_flushes_finished_frames(data: dict, sig: int) -> None:
     frame_len = 6 + W * H * 3 // 2
     fed = 6  # > lookahead (2) + 1: at least one frame is emitted while the input stays open
     p = subprocess.Popen(filter_cmd(*_args(data)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, cwd=ROOT)
+                         stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=default_signals)
     p.stdin.write(stream[: hdr_len + fed * frame_len])
     p.stdin.flush()
     got = _read_exactly(p.stdout, hdr_len + frame_len)  # stdin still open: this is streaming
@@ -275,6 +276,32 @@ def test_signal_flushes_finished_frames(data: dict, sig: int) -> None:
     assert p.returncode == 128 + sig, err.decode()
     assert len(out) == hdr_len + fed * frame_len and out.count(b"FRAME\n") == fed
     assert b"stopped by" in err and b"Traceback" not in err
+
+
+def test_inherited_ignored_sigint_stays_ignored(data: dict) -> None:
+    """Started with SIGINT ignored (a background job of a script, nohup), the filter ignores it like any
+    POSIX tool and runs to the end of its input; SIGTERM still stops it."""
+    stream = y4m_from_frames(data["frames"], "yuv420p")
+    hdr_len = stream.index(b"\n") + 1
+    frame_len = 6 + W * H * 3 // 2
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    p = subprocess.Popen(filter_cmd(*_args(data)), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=ROOT, preexec_fn=ignore_sigint)
+    p.stdin.write(stream[: hdr_len + 6 * frame_len])
+    p.stdin.flush()
+    got = _read_exactly(p.stdout, hdr_len + frame_len)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert p.poll() is None, "an ignored SIGINT stopped the filter"
+    p.stdin.write(stream[hdr_len + 6 * frame_len:])
+    p.stdin.close()
+    out = got + p.stdout.read()
+    err = p.stderr.read()
+    assert p.wait(timeout=240) == 0, err.decode()
+    assert out.count(b"FRAME\n") == N and b"stopped by" not in err
 
 
 def test_fps_reduction_keeps_exact_frames(data: dict) -> None:
