@@ -49,6 +49,7 @@ __all__ = [
     "Clip",
     "DataMissing",
     "PERSON_IDS",
+    "SCRIPTS",
     "Sample",
     "available_boards",
     "data_dir",
@@ -57,6 +58,11 @@ __all__ = [
 ]
 
 CAMERAS = ("static", "shake", "pan")
+# What the lecturer does: "wander" (walk to a spot, write, walk on, ...), "still" (stand and write for
+# ``stand_seconds``, then walk out of the frame), "never_leaves" (stand and write at one spot all along),
+# "enter_exit" (walk in from outside the frame, write at two spots, walk out), "edge" (stand cut by the
+# frame's edge, step along it and back).
+SCRIPTS = ("wander", "still", "never_leaves", "enter_exit", "edge")
 PERSON_IDS = (1, 3, 5, 7)  # instance ids of the four girls in people/schoolgirls/masks (2, 4, 6: bags)
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -202,6 +208,8 @@ class Clip:
         person_id: int,
         person_height: float,
         root: Path,
+        script: str = "wander",
+        stand_seconds: float = 4.0,
     ) -> None:
         self.seed = seed
         self.size = size
@@ -213,6 +221,8 @@ class Clip:
         self.board = board
         self.person_id = person_id
         self.person_height = person_height
+        self.script = script
+        self.stand_seconds = stand_seconds
         w, h = size
         rng = np.random.default_rng([seed, 0x1EC7])
         # World = the board scaled to the clip, larger by a margin on each side when the camera moves.
@@ -268,7 +278,12 @@ class Clip:
         return _Person(tuple(rgbs), tuple(alphas), tuple(anchors))
 
     def _schedule(self, rng: np.random.Generator, centroids: np.ndarray) -> None:
-        """Plan the walk (x of the feet per frame, source frame, mirror) and when each blob appears."""
+        """Plan the walk (x of the feet per frame, source frame, mirror) and when each blob appears.
+
+        The script (:data:`SCRIPTS`) yields a sequence of moves, ``("walk", x, speed)`` and
+        ``("stand", frames)``; they are played until the clip is full. While the lecturer stands, the
+        handwriting within arm's reach on the facing side appears stroke blob by stroke blob.
+        """
         w, h = self.size
         ww, _ = self.world_size
         ox = (ww - w) / 2.0
@@ -284,33 +299,30 @@ class Clip:
         reveal = np.full(self.n_blobs + 1, np.inf)  # label -> first frame at which it is visible
         reveal[0] = np.inf
         pending = np.ones(self.n_blobs, bool)
-        x = ox + w * float(rng.uniform(0.15, 0.85))
+        moves, x = self._moves(rng, ox, pw)
         t = 0
         s = int(rng.integers(0, n_src))
-        # The lecturer walks in to a first spot, writes there, walks on, writes, ...
+        facing_left = False
         while t < n:
-            # Walk to the next place.
-            lo_x, hi_x = ox + 0.15 * w, ox + 0.85 * w
-            for _ in range(20):
-                nx = float(rng.uniform(lo_x, hi_x))
-                if abs(nx - x) >= 0.2 * w:
-                    break
-            speed = w * float(rng.uniform(0.006, 0.010))
-            m = max(1, int(math.ceil(abs(nx - x) / speed)))
-            facing_left = nx < x
-            for k in range(m):
-                if t >= n:
-                    break
-                xs[t] = x + (nx - x) * (k + 1) / m
-                s += 1
-                src[t] = s
-                flip[t] = facing_left
-                t += 1
-            x = nx
-            if t >= n:
+            move = next(moves, None)  # drawn only while frames remain: the camera path draws next
+            if move is None:
                 break
-            # Stand and write.
-            d = int(rng.integers(int(1.0 * self.fps), int(2.0 * self.fps) + 1))
+            if move[0] == "walk":
+                nx, speed = move[1], move[2]
+                m = max(1, int(math.ceil(abs(nx - x) / speed)))
+                facing_left = nx < x if nx != x else facing_left
+                for k in range(m):
+                    if t >= n:
+                        break
+                    xs[t] = x + (nx - x) * (k + 1) / m
+                    s += 1
+                    src[t] = s
+                    flip[t] = facing_left
+                    t += 1
+                x = nx
+                continue
+            # Stand and write (a slight sway through the walk cycle's neighbouring poses).
+            d = int(move[1])
             t1 = min(t + d, n)
             base = s
             for k in range(t, t1):
@@ -331,6 +343,10 @@ class Clip:
                 reveal[order + 1] = np.floor(times)
                 pending[order] = False
             t = t1
+        if t < n:  # the script ended early (the lecturer left): nobody in the frame from here on
+            xs[t:] = xs[t - 1] if t else x
+            src[t:] = src[t - 1] if t else s
+            flip[t:] = flip[t - 1] if t else False
         # Blobs the lecturer never reaches in this clip were written before it started.
         reveal[1:][pending] = -1
         self._x = xs
@@ -343,6 +359,74 @@ class Clip:
         self._reveal = reveal
         # Person's source walk goes to the right: mirror when walking left.
         self._source_faces_right = True
+
+    def _moves(self, rng: np.random.Generator, ox: float, pw: float) -> tuple[Iterator[tuple], float]:
+        """The script's moves (lazily, so that random draws happen in play order) and the start x."""
+        w = self.size[0]
+        fps = self.fps
+        script = self.script
+
+        def speed() -> float:
+            return w * float(rng.uniform(0.006, 0.010))
+
+        def spot(lo: float = 0.15, hi: float = 0.85) -> float:
+            return ox + w * float(rng.uniform(lo, hi))
+
+        def stand() -> tuple:
+            return ("stand", int(rng.integers(int(1.0 * fps), int(2.0 * fps) + 1)))
+
+        # Off screen: the body (about pw wide around the feet's x) entirely outside the frame.
+        left_out, right_out = ox - 1.2 * pw, ox + w + 1.2 * pw
+        if script == "enter_exit":
+            side = bool(rng.integers(0, 2))
+            x0 = left_out if side else right_out
+        elif script == "edge":
+            side = bool(rng.integers(0, 2))
+            x0 = ox + (0.1 * pw if side else w - 0.1 * pw)  # the body straddles the frame edge
+        elif script in ("still", "never_leaves"):
+            x0 = spot(0.3, 0.7)
+        else:
+            x0 = spot()
+
+        def wander() -> Iterator[tuple]:
+            x = x0
+            while True:
+                for _ in range(20):
+                    nx = spot()
+                    if abs(nx - x) >= 0.2 * w:
+                        break
+                yield ("walk", nx, speed())
+                x = nx
+                yield stand()
+
+        def play() -> Iterator[tuple]:
+            if script == "wander":
+                yield from wander()
+            elif script == "still":
+                # Stands still for `stand_seconds`, then walks out of the frame by the nearer edge.
+                yield ("stand", int(round(self.stand_seconds * fps)))
+                out = left_out if x0 - ox < w / 2 else right_out
+                yield ("walk", out, speed())
+            elif script == "never_leaves":
+                yield ("stand", self.n_frames)
+            elif script == "enter_exit":
+                a, b = spot(0.25, 0.45), spot(0.55, 0.75)
+                first, second = (a, b) if side else (b, a)
+                yield ("walk", first, speed())
+                yield stand()
+                yield ("walk", second, speed())
+                yield stand()
+                yield ("walk", right_out if side else left_out, speed())
+            elif script == "edge":
+                yield stand()
+                yield ("walk", x0 + (0.1 * w if side else -0.1 * w), speed())
+                yield stand()
+                yield ("walk", x0, speed())
+                yield ("stand", self.n_frames)
+            else:  # pragma: no cover - checked in make_clip
+                raise ValueError(script)
+
+        return play(), x0
 
     def _camera_path(self, rng: np.random.Generator) -> np.ndarray:
         """World -> frame 3x3 matrices for every frame."""
@@ -386,7 +470,7 @@ class Clip:
     def __repr__(self) -> str:
         return (
             f"Clip(seed={self.seed}, size={self.size}, n_frames={self.n_frames}, camera={self.camera!r}, "
-            f"board={self.board!r}, person_id={self.person_id})"
+            f"board={self.board!r}, person_id={self.person_id}, script={self.script!r})"
         )
 
     def transform(self, i: int) -> np.ndarray:
@@ -502,6 +586,8 @@ def make_clip(
     person_id: int = 1,
     person_height: float = 0.78,
     data: str | os.PathLike[str] | None = None,
+    script: str = "wander",
+    stand_seconds: float = 4.0,
 ) -> Clip:
     """Build a synthetic lecture clip with exact ground truth (see the module docstring).
 
@@ -521,6 +607,9 @@ def make_clip(
         person_id: which girl of ``people/schoolgirls`` (1, 3, 5 or 7); 1 walks the most naturally.
         person_height: the lecturer's height as a fraction of the frame height.
         data: the evaluation data folder; default :func:`data_dir`.
+        script: what the lecturer does (:data:`SCRIPTS`); "wander", the default, is the clip the
+            benchmark has always used (the same seed gives the same frames as before scripts existed).
+        stand_seconds: how long the lecturer stands before leaving, for ``script="still"``.
 
     Raises:
         ValueError: an argument is out of range. DataMissing: the evaluation data is not there.
@@ -543,6 +632,10 @@ def make_clip(
         raise ValueError(
             f"person_height must be in [0.2, 0.95] (fraction of frame height), got {person_height!r}"
         )
+    if script not in SCRIPTS:
+        raise ValueError(f"script must be one of {', '.join(SCRIPTS)}; got {script!r}")
+    if not stand_seconds > 0:
+        raise ValueError(f"stand_seconds must be positive, got {stand_seconds!r}")
     root = Path(data) if data is not None else data_dir()
     boards = available_boards(root)
     if not boards:
@@ -563,6 +656,8 @@ def make_clip(
         person_id=int(person_id),
         person_height=float(person_height),
         root=root,
+        script=script,
+        stand_seconds=float(stand_seconds),
     )
 
 
