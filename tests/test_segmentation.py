@@ -49,10 +49,10 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @needs_people
-def test_selfie_default_matches_exact_people_masks() -> None:
+def test_selfie_matches_exact_people_masks() -> None:
     # Measured on frames 0-11: mean IoU 0.569 against people + what they carry (instance ids > 0),
     # recall 0.76. The clip is hard (four small people, a cluttered shrine behind them).
-    seg = make_segmenter("mediapipe")
+    seg = make_segmenter("mediapipe:selfie")
     try:
         ious, recalls = [], []
         for frame, labels in _people(12):
@@ -99,7 +99,7 @@ def test_combined_is_the_pixelwise_maximum_of_selfie_and_pose() -> None:
 
 
 @needs_board
-@pytest.mark.parametrize("name", ["mediapipe", "mediapipe:pose"])
+@pytest.mark.parametrize("name", ["mediapipe", "mediapipe:selfie", "mediapipe:pose", "mediapipe:lecturer-pose"])
 def test_real_lecturer_is_found_and_the_board_is_not(name: str) -> None:
     # Frame 0 of the real clip: the lecturer's shirt fills x 340-420, y 90-220; the left part of the
     # board (with writing) and the wall left of it hold nobody (checked by eye).
