@@ -71,7 +71,7 @@ class BoardModel:
         self.max_changed = float(max_changed)
         self.max_side = int(max_side)
         self.reset_shift = float(reset_shift)
-        self._board: np.ndarray | None = None  # (h, w, 3) float32 at the working resolution
+        self._board: np.ndarray | None = None  # (h, w, 3) uint8 RGB at the working resolution
         self._known: np.ndarray | None = None  # (h, w) bool
         self._prev_grey: np.ndarray | None = None
         self._stable: np.ndarray | None = None  # (h, w) uint16: frames each pixel has stayed the same
@@ -99,40 +99,22 @@ class BoardModel:
             self.small = self._working_size(h, w)
             self._board = self._known = self._prev_grey = None
             sh, sw = self.small
-            self._window = cv2.createHanningWindow((sw, sh), cv2.CV_32F)
         sh, sw = self.small
         small = frame if (sh, sw) == (h, w) else cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
-        small = small.astype(np.float32)
         grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         self._frame_small = small
         prev = self._prev_grey
         if self._board is not None and prev is not None:
-            # The camera's shift measured against the board picture itself (not the previous frame), so
-            # that errors do not add up; below a quarter pixel it is noise of a still camera.
-            ref = cv2.cvtColor(self._board, cv2.COLOR_RGB2GRAY)
-            probe = grey
-            if self._hole is not None:
-                # The lecturer moves on their own: measure the camera on the rest of the picture.
-                probe = np.where(self._hole, ref, grey)
-            (dx, dy), _ = cv2.phaseCorrelate(ref, probe, self._window)
-            if math.hypot(dx, dy) > self.reset_shift * max(sh, sw):
-                self.reset()
-                prev = None
-            elif math.hypot(dx, dy) > 0.25:
-                m = np.float32([[1, 0, dx], [0, 1, dy]])
-                lin = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                near = dict(flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-                self._board = cv2.warpAffine(self._board, m, (sw, sh), **lin)
-                self._known = cv2.warpAffine(self._known.view(np.uint8), m, (sw, sh), **near).view(bool)
-                self._stable = cv2.warpAffine(self._stable, m, (sw, sh), **near)
-                prev = cv2.warpAffine(prev, m, (sw, sh), **lin)
+            prev = self._register(grey, prev)
         # How long each pixel has looked the same (frames): the board behind a stale patch of the model
         # (a ghost of where the lecturer was) is still, while a moving lecturer is not.
         if prev is None or self._stable is None:
             self._stable = np.zeros((sh, sw), np.uint16)
         else:
             still = cv2.absdiff(prev, grey) < 0.5 * self.threshold
-            self._stable = np.where(still, np.minimum(self._stable + 1, 65535), 0).astype(np.uint16)
+            self._stable += 1
+            self._stable[~still] = 0
+            np.minimum(self._stable, 60000, out=self._stable)
         self._prev_grey = grey
         if self._board is None or not self._known.any():
             return None
@@ -140,17 +122,21 @@ class BoardModel:
         # Match the frame's global gain per channel (lighting drifts, cameras adjust their exposure):
         # the median ratio over a sample of known pixels, which are mostly board.
         ks = known[::4, ::4]
-        fs, bs = small[::4, ::4][ks], self._board[::4, ::4][ks]
-        gain = np.median(fs / np.maximum(bs, 8.0), axis=0) if fs.shape[0] >= 64 else np.ones(3, np.float32)
-        diff = np.abs(small - self._board * gain.astype(np.float32))
-        sample = diff[::4, ::4].max(axis=2)[ks]
+        fs = small[::4, ::4][ks].astype(np.float32)
+        bs = self._board[::4, ::4][ks].astype(np.float32)
+        gain = np.median(fs / np.maximum(bs, 8.0), axis=0) if fs.shape[0] >= 64 else np.ones(3)
+        scaled = cv2.multiply(self._board, (float(gain[0]), float(gain[1]), float(gain[2]), 0.0))
+        d = cv2.split(cv2.absdiff(small, scaled))
+        diff = cv2.max(cv2.max(d[0], d[1]), d[2])
+        sample = diff[::4, ::4][ks]
         # Noise and compression set the floor: a robust spread of the differences on the board itself.
-        floor = float(np.median(sample)) * 3.0 if sample.size else 0.0
-        raw = ((diff.max(axis=2) > max(self.threshold, floor)) & known).view(np.uint8)
-        if sample.size and np.mean(sample > max(self.threshold, floor)) > self.max_changed:
+        level = max(self.threshold, float(np.median(sample)) * 3.0 if sample.size else 0.0)
+        if sample.size and np.count_nonzero(sample > level) > self.max_changed * sample.size:
             # Most of the board changed at once (a cut, a slide, the lights): start again from here.
             self.reset()
             return None
+        raw = cv2.compare(diff, level, cv2.CMP_GT)
+        raw = cv2.bitwise_and(raw, known.view(np.uint8) * np.uint8(255)) // 255
         # Thick only: an opening wider than a pen stroke, or a word's worth of strokes (about 2 % of the
         # shorter side: 9 px at 360p, where a leg is 15 px and a stroke 2-3).
         r = max(1, int(round(self.opening * min(sh, sw))))
@@ -163,6 +149,35 @@ class BoardModel:
         if (sh, sw) != (h, w):
             fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST)
         return fg.view(bool)
+
+    def _register(self, grey: np.ndarray, prev: np.ndarray) -> np.ndarray | None:
+        """Follow the camera: shift the board picture (and its maps) onto this frame; returns the
+        previous frame's grey levels in this frame's coordinates, or None after a reset."""
+        sh, sw = self.small
+        # The camera's shift measured against the board picture itself (not the previous frame), so that
+        # errors do not add up, at half the working size (the shift is subpixel-accurate anyway), and
+        # on the picture without the lecturer, who moves on their own.
+        ref = cv2.cvtColor(self._board, cv2.COLOR_RGB2GRAY)
+        probe = grey if self._hole is None else np.where(self._hole, ref, grey)
+        half = (max(8, sw // 2), max(8, sh // 2))
+        if self._window is None or self._window.shape != half[::-1]:
+            self._window = cv2.createHanningWindow(half, cv2.CV_32F)
+        a = cv2.resize(ref, half, interpolation=cv2.INTER_AREA).astype(np.float32)
+        b = cv2.resize(probe, half, interpolation=cv2.INTER_AREA).astype(np.float32)
+        (dx, dy), _ = cv2.phaseCorrelate(a, b, self._window)
+        dx, dy = dx * sw / half[0], dy * sh / half[1]
+        if math.hypot(dx, dy) > self.reset_shift * max(sh, sw):
+            self.reset()
+            return None
+        if math.hypot(dx, dy) <= 0.25:  # noise of a still camera: no resampling
+            return prev
+        m = np.float32([[1, 0, dx], [0, 1, dy]])
+        lin = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        near = dict(flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        self._board = cv2.warpAffine(self._board, m, (sw, sh), **lin)
+        self._known = cv2.warpAffine(self._known.view(np.uint8), m, (sw, sh), **near).view(bool)
+        self._stable = cv2.warpAffine(self._stable, m, (sw, sh), **near)
+        return cv2.warpAffine(prev, m, (sw, sh), **lin)
 
     def update(self, hole: np.ndarray, protected: np.ndarray | None = None) -> None:
         """Record the last frame's pixels outside ``hole`` (full-resolution bool) as the board.
@@ -189,7 +204,7 @@ class BoardModel:
             return
         if protected is not None and self._stable is not None:
             seen |= ~small(protected) & (self._stable >= self.settle)
-        self._board[seen] = self._frame_small[seen]
+        cv2.copyTo(self._frame_small, seen.view(np.uint8), self._board)
         self._known |= seen
 
 
