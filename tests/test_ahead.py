@@ -1,0 +1,78 @@
+"""lecinpaint.ahead: a stage run ahead on a worker thread gives what a plain loop gives."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from lecinpaint.ahead import ahead
+
+
+class _Counter:
+    """A stateful stage: its result depends on every item it saw before, in order."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.threads: set[str] = set()
+
+    def __call__(self, x: int) -> int:
+        self.total = self.total * 31 + x
+        self.threads.add(threading.current_thread().name)
+        time.sleep(0.001 * (x % 3))  # uneven work, so that the schedules differ
+        return self.total
+
+
+@pytest.mark.parametrize("depth", [1, 2, 7])
+def test_same_results_as_a_plain_loop_in_order(depth: int) -> None:
+    ref = list(ahead(range(50), _Counter(), depth=0))
+    stage = _Counter()
+    got = list(ahead(iter(range(50)), stage, depth=depth))
+    assert got == ref
+    assert stage.threads == {"lecinpaint-ahead"}  # the work ran on the worker
+
+
+def test_errors_reach_the_consumer_at_their_item() -> None:
+    def fn(x: int) -> int:
+        if x == 5:
+            raise ValueError("bad item 5")
+        return x
+
+    seen = []
+    with pytest.raises(ValueError, match="bad item 5"):
+        for x, _ in ahead(range(10), fn, depth=3):
+            seen.append(x)
+    assert seen == [0, 1, 2, 3, 4]
+
+    def items():
+        yield 1
+        raise OSError("the source broke")
+
+    with pytest.raises(OSError, match="source broke"):
+        list(ahead(items(), lambda x: x, depth=2))
+
+
+def test_stopping_early_stops_the_worker() -> None:
+    calls = []
+
+    def fn(x: int) -> int:
+        calls.append(x)
+        return x
+
+    gen = ahead(iter(range(10_000)), fn, depth=3)
+    for x, _ in gen:
+        if x == 4:
+            break
+    gen.close()
+    time.sleep(0.2)
+    n = len(calls)
+    assert n <= 4 + 3 + 2, n  # at most depth (and one in flight) beyond what was consumed
+    time.sleep(0.2)
+    assert len(calls) == n
+    assert not [t for t in threading.enumerate() if t.name == "lecinpaint-ahead"]
+
+
+def test_depth_is_checked() -> None:
+    with pytest.raises(ValueError, match="depth"):
+        list(ahead([1], lambda x: x, depth=-1))
