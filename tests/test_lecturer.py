@@ -251,3 +251,21 @@ def test_arguments_are_checked() -> None:
         LecturerSegmenter(lambda f: f[..., 0] * 0.0, threshold=0.7, core=0.6)
     with pytest.raises(ValueError, match="full_every"):
         LecturerSegmenter(lambda f: f[..., 0] * 0.0, full_every=0)
+
+
+def test_what_the_lecturer_holds_is_in_the_hole() -> None:
+    """A laptop held against the body (the model sees head and torso only) is part of the lecturer."""
+    board = _board()
+    empty = np.zeros((H, W), bool)
+    scenes, bodies = [(board.astype(np.uint8), empty)] * 2, [empty] * 2
+    for t in range(2, 12):
+        fig = _Figure(80 + 9 * t)
+        frame, body, model = fig.draw(board)
+        laptop = np.zeros((H, W), bool)
+        laptop[110:135, fig.x + 18 : fig.x + 48] = True  # held out at the side, touching the torso
+        frame[laptop] = (70, 70, 75)
+        scenes.append((frame, model))
+        bodies.append(body | laptop)
+    holes = _run(scenes, feet=0.0)
+    for t in range(2, 12):
+        assert not (bodies[t] & ~holes[t]).any(), f"frame {t}: {(bodies[t] & ~holes[t]).sum()} px left"
