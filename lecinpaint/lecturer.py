@@ -50,9 +50,10 @@ class BoardModel:
     shifted by it, and the frame's pixels outside the hole replace it. Pixels never seen are unknown
     and never count as foreground. A large translation (a cut, a fast pan) resets the model.
 
-    ``foreground(frame)`` returns the bool map, at full resolution, of thick regions that differ from
-    the board by more than ``threshold`` grey levels (after matching the frame's global gain), and
-    ``update(hole)`` then records the frame's pixels outside ``hole``.
+    ``foreground(frame)`` returns the bool map, at the working resolution (``small``), of thick regions
+    (and slivers along the frame's edge) that differ from the board by more than ``threshold`` grey
+    levels after matching the frame's global gain; ``update(hole)`` then records the frame's pixels
+    outside ``hole``.
     """
 
     def __init__(
@@ -86,17 +87,13 @@ class BoardModel:
         self._board = self._known = self._prev_grey = self._hole = None
         self.resets += 1
 
-    def _working_size(self, h: int, w: int) -> tuple[int, int]:
-        s = min(1.0, self.max_side / max(h, w))
-        return max(8, int(round(h * s))), max(8, int(round(w * s)))
-
     def foreground(self, frame: np.ndarray) -> np.ndarray | None:
-        """Thick regions of ``frame`` that differ from the board (full resolution), or None while the
-        board is still unknown."""
+        """Thick regions of ``frame`` that differ from the board (at the working resolution), or None
+        while the board is still unknown (or was just reset)."""
         h, w = frame.shape[:2]
         if self.shape != (h, w):
             self.shape = (h, w)
-            self.small = self._working_size(h, w)
+            self.small = _working_size(h, w, self.max_side)
             self._board = self._known = self._prev_grey = None
             sh, sw = self.small
         sh, sw = self.small
@@ -146,8 +143,6 @@ class BoardModel:
         # Someone walking in shows first as a sliver along the frame's edge, thinner than the opening:
         # keep regions that run along an edge for a good part of it (strokes do not).
         fg |= _edge_slivers(raw, 0.04)
-        if (sh, sw) != (h, w):
-            fg = cv2.resize(fg, (w, h), interpolation=cv2.INTER_NEAREST)
         return fg.view(bool)
 
     def _register(self, grey: np.ndarray, prev: np.ndarray) -> np.ndarray | None:
@@ -180,7 +175,7 @@ class BoardModel:
         return cv2.warpAffine(prev, m, (sw, sh), **lin)
 
     def update(self, hole: np.ndarray, protected: np.ndarray | None = None) -> None:
-        """Record the last frame's pixels outside ``hole`` (full-resolution bool) as the board.
+        """Record the last frame's pixels outside ``hole`` (bool, working or full resolution) as the board.
 
         Pixels inside ``hole`` but outside ``protected`` (the model's own body) that have stayed the
         same for ``settle`` frames are recorded too: a region that the board cue alone keeps in the
@@ -270,25 +265,37 @@ class LecturerSegmenter:
 
         frame = _check_frame(frame)
         h, w = frame.shape[:2]
-        prob = _hysteresis(self._person(frame), self.threshold, self.core)
-        body = model_body = prob > self.threshold
-        feet = _feet(body, self.feet)
-        if feet is not None:
-            prob = prob.copy() if not prob.flags.writeable else prob
-            prob[feet] = 1.0
-            body = model_body = body | feet
+        prob = self._person(frame)
+        if not prob.flags.writeable:
+            prob = prob.copy()
+        # The cues work at the board's working size (at most 640 px wide): what they decide is blocky at
+        # 1080p by a few pixels, far inside the hole's dilation, and costs a ninth.
+        sh, sw = _working_size(h, w, self.board.max_side if self.board is not None else 640)
+        full = (sh, sw) == (h, w)
+        small = prob if full else cv2.resize(prob, (sw, sh), interpolation=cv2.INTER_AREA)
+        drop = _weak_blobs(small, self.threshold, self.core)
+        if drop is not None:
+            small[drop] = 0.0
+            if not full:
+                prob[_upsample(drop, h, w)] = 0.0
+        body = model_body = small > self.threshold
+        add = _feet(body, self.feet)
+        if add is not None:
+            body = model_body = body | add
         if self.board is not None:
             fg = self.board.foreground(frame)
             if fg is not None and fg.any():
-                extra = _attached(fg, body, self._last_body, reach=max(2, int(round(0.01 * min(h, w)))))
+                extra = _attached(fg, body, self._last_body, reach=max(2, int(round(0.01 * min(sh, sw)))))
                 if extra.any():
-                    prob = prob.copy() if not prob.flags.writeable else prob
-                    prob[extra] = 1.0
+                    add = extra if add is None else add | extra
                     body = body | extra
-            grow = max(2, int(round(0.03 * min(h, w))))
+            grow = max(2, int(round(0.03 * min(sh, sw))))
             self.board.update(_grow(body, grow), _grow(model_body, grow))
+        if add is not None and add.any():
+            prob[add if full else _upsample(add, h, w)] = 1.0
         self._last_body = body
-        self._box = _box_of(body)
+        box = _box_of(body)
+        self._box = None if box is None else _scale_box(box, h / sh, w / sw, h, w)
         self._n += 1
         return prob
 
@@ -341,22 +348,35 @@ def _feet(body: np.ndarray, extent: float) -> np.ndarray | None:
     return out
 
 
-def _hysteresis(prob: np.ndarray, low: float, high: float) -> np.ndarray:
-    """``prob`` with the components of ``prob > low`` that hold no pixel above ``high`` set to 0."""
+def _weak_blobs(prob: np.ndarray, low: float, high: float) -> np.ndarray | None:
+    """The pixels of the components of ``prob > low`` that hold no pixel above ``high`` (None if none)."""
     weak = prob > low
     if not weak.any():
-        return prob
+        return None
     n, labels = cv2.connectedComponents(weak.view(np.uint8), connectivity=8)
     if n <= 1:
-        return prob
+        return None
     strong = np.zeros(n, bool)
     strong[np.unique(labels[prob > high])] = True
-    strong[0] = True  # the background label keeps its (low) values
+    strong[0] = True  # the background label: not a blob
     if strong.all():
-        return prob
-    out = prob.copy()
-    out[~strong[labels]] = 0.0
-    return out
+        return None
+    return ~strong[labels]
+
+
+def _working_size(h: int, w: int, max_side: int = 640) -> tuple[int, int]:
+    s = min(1.0, max_side / max(h, w))
+    return max(8, int(round(h * s))), max(8, int(round(w * s)))
+
+
+def _upsample(mask: np.ndarray, h: int, w: int) -> np.ndarray:
+    return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
+
+
+def _scale_box(box: tuple[int, int, int, int], sy: float, sx: float, h: int, w: int) -> tuple[int, int, int, int]:
+    y0, y1, x0, x1 = box
+    return (max(0, int(y0 * sy)), min(h, int(math.ceil(y1 * sy))),
+            max(0, int(x0 * sx)), min(w, int(math.ceil(x1 * sx))))
 
 
 def _grow(mask: np.ndarray, r: int) -> np.ndarray:
