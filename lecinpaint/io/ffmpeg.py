@@ -23,12 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from lecinpaint.io.y4m import YUVFrame
+
 __all__ = [
     "FFmpegError",
     "VideoInfo",
     "find_program",
     "probe",
     "decode_rgb",
+    "Y4MDecoder",
     "FrameEncoder",
     "MaskWriter",
     "VIDEO_SUFFIXES",
@@ -110,6 +113,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"input file {str(p)!r} does not exist")
+    if p.is_dir():
+        raise FFmpegError(f"{str(p)!r} is a folder; give a video file")
     cmd = [
         find_program("ffprobe"), "-v", "error", "-of", "json",
         "-show_streams", "-show_chapters", "-show_format", str(p),
@@ -227,6 +232,62 @@ def decode_rgb(
         raise FFmpegError(f"ffmpeg could not decode {str(path)!r}: {err or f'exit status {rc}'}")
 
 
+class Y4MDecoder:
+    """An ffmpeg process decoding the first video stream of a file to y4m in a given pixel format.
+
+    The header is read at construction (:attr:`header`); iterating yields :class:`YUVFrame` objects,
+    every decoded frame once, in presentation order (``-fps_mode passthrough``). Raises
+    :class:`FFmpegError` with ffmpeg's own message when it fails, at construction or after the frames
+    decoded before the failure. :meth:`close` stops it early.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], pix_fmt: str) -> None:
+        from lecinpaint.io.y4m import Y4MError, Y4MReader
+
+        self.path = str(path)
+        self._err = ""
+        cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-i", self.path, "-map", "0:v:0",
+               "-fps_mode", "passthrough", "-pix_fmt", pix_fmt, "-strict", "-1", "-f", "yuv4mpegpipe", "-"]
+        # A session of its own: a Ctrl-C in the terminal reaches only the caller, which stops ffmpeg.
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, start_new_session=True)
+        assert self._proc.stdout is not None  # stdout=PIPE
+        try:
+            self._reader = Y4MReader(self._proc.stdout)
+        except Y4MError:
+            self._finish(killed=True)
+            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or 'no frames'}") from None
+        self.header = self._reader.header
+
+    def _finish(self, killed: bool) -> int:
+        if killed and self._proc.poll() is None:
+            self._proc.kill()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        rc = self._proc.wait()
+        self._err = _stderr_tail(self._proc)
+        if self._proc.stderr is not None:
+            self._proc.stderr.close()
+        return rc
+
+    def __iter__(self) -> Iterator[YUVFrame]:
+        from lecinpaint.io.y4m import Y4MError
+
+        try:
+            yield from self._reader
+        except Y4MError as exc:  # ffmpeg died mid-frame: its own message says more
+            rc = self._finish(killed=True)
+            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or exc}") from None
+        rc = self._finish(killed=False)
+        if rc != 0:
+            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or f'exit status {rc}'}")
+
+    def close(self) -> None:
+        """Stop decoding (harmless after the end)."""
+        if self._proc.returncode is None:
+            self._finish(killed=True)
+
+
 class FrameEncoder:
     """An ffmpeg process that takes raw frames on its stdin and writes a file.
 
@@ -257,6 +318,21 @@ class FrameEncoder:
             tail = _stderr_tail(self._proc) or "it exited early"
             raise FFmpegError(f"ffmpeg (encoding) failed: {tail}") from None
 
+    def write_bytes(self, data: bytes | memoryview) -> None:
+        """Send bytes as they are (e.g. a y4m stream: give this object to a ``Y4MWriter``)."""
+        assert self._proc.stdin is not None  # stdin=PIPE
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            self._proc.wait()
+            tail = _stderr_tail(self._proc) or "it exited early"
+            raise FFmpegError(f"ffmpeg (encoding) failed: {tail}") from None
+
+    @property
+    def stream(self) -> _EncoderStream:
+        """A binary file-like view (``write``/``flush``) for writers that take a stream."""
+        return _EncoderStream(self)
+
     def close(self) -> None:
         """Finish the file: close ffmpeg's input and wait for it.
 
@@ -285,6 +361,14 @@ class FrameEncoder:
             except (BrokenPipeError, OSError):
                 pass
         self._proc.wait()
+
+
+class _EncoderStream:
+    def __init__(self, encoder: FrameEncoder) -> None:
+        self.write = encoder.write_bytes
+
+    def flush(self) -> None:
+        """Nothing to do: each write goes straight into the pipe."""
 
 
 class MaskWriter:
