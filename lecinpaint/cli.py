@@ -263,14 +263,16 @@ class _Outputs:
         self._temps.clear()
 
 
-def _encoder_cmd(args: argparse.Namespace, info: Any, pix_fmt: str, tmp: Path, out: Path) -> list[str]:
-    """ffmpeg reading our y4m on stdin (already in the output's frame rate) plus the input file for the
-    audio, subtitles, chapters and metadata."""
+def _encoder_cmd(args: argparse.Namespace, info: Any, work: Any, rate: Fraction, pix_fmt: str, tmp: Path,
+                 out: Path) -> list[str]:
+    """ffmpeg reading our raw planes on stdin (already at the output's frame rate) plus the input file
+    for the audio, subtitles, chapters and metadata."""
     import shlex
 
     from lecinpaint.io.ffmpeg import find_program
 
-    cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "yuv4mpegpipe", "-i", "-",
+    cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", work.name,
+           "-s", f"{info.width}x{info.height}", "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-",
            "-i", str(args.input),
            "-map", "0:v:0", "-map", "1:a?", "-map_metadata", "1", "-map_metadata:s:v:0", "1:s:v:0",
            "-map_chapters", "1"]
@@ -303,8 +305,9 @@ def _encoder_cmd(args: argparse.Namespace, info: Any, pix_fmt: str, tmp: Path, o
     return cmd + [str(tmp)]
 
 
-def _formats(args: argparse.Namespace, info: Any) -> tuple[Any, str]:
-    """(the planar format the run works in, the output pixel format), with notes on stderr."""
+def _formats(args: argparse.Namespace, info: Any) -> tuple[Any, bool, str]:
+    """(the planar format the run works in, whether it holds the source exactly, the output pixel
+    format), with notes on stderr."""
     from lecinpaint.io.ffmpeg import find_program
     from lecinpaint.io.pixfmt import encoder_pix_fmts, output_format, work_format
 
@@ -312,12 +315,12 @@ def _formats(args: argparse.Namespace, info: Any) -> tuple[Any, str]:
     if not exact and not args.quiet:
         log(f"note: {info.pix_fmt or 'the input format'} is processed as {work.name} (converted by ffmpeg)")
     if args.pix_fmt:
-        return work, args.pix_fmt
+        return work, exact, args.pix_fmt
     supported = encoder_pix_fmts(find_program("ffmpeg"), args.codec)
     pix_fmt, note = output_format(args.codec, work, info.width, info.height, supported)
     if note and not args.quiet:
         log(f"note: {note}")
-    return work, pix_fmt
+    return work, exact, pix_fmt
 
 
 def _mask_stream(args: argparse.Namespace, info: Any, fps: Fraction | None) -> tuple[Any, Any]:
@@ -388,10 +391,10 @@ def _run(argv: list[str]) -> int:
     settings = engine_settings(args, info.rate)
     _note_fps(args, settings, info.rate)
     masks = _mask_stream(args, info, settings.get("fps")) if args.masks else None
-    work, pix_fmt = _formats(args, info)
+    formats = _formats(args, info)
     engine = make_engine(settings)
     try:
-        return _execute(args, info, engine, outputs, work, pix_fmt, masks)
+        return _execute(args, info, engine, outputs, formats, masks)
     finally:
         outputs.discard()
 
@@ -411,28 +414,33 @@ def _note_fps(args: argparse.Namespace, settings: dict[str, Any], rate: Fraction
         log(f"note: --fps {args.fps} is not below the input's {float(rate):g} fps: every frame is kept")
 
 
-def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs, work: Any, pix_fmt: str,
+def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs, formats: tuple[Any, bool, str],
              masks: tuple[Any, Any] | None) -> int:
     """Decode, inpaint, encode; the outputs appear only when everything succeeded."""
-    from lecinpaint.io.color import default_matrix
-    from lecinpaint.io.ffmpeg import FFmpegError, FrameEncoder, MaskWriter, Y4MDecoder
+    from dataclasses import replace
+
+    import numpy as np
+
+    from lecinpaint.io.ffmpeg import FFmpegError, FrameEncoder, MaskWriter, YUVDecoder
     from lecinpaint.io.preview import Preview, PreviewError
     from lecinpaint.io.stream import Colour, inpaint_stream
-    from lecinpaint.io.y4m import Y4MWriter
+    from lecinpaint.io.y4m import parse_layout
 
     out = Path(args.output)
+    work, exact, pix_fmt = formats
     rate = Fraction(engine.output_rate(info.rate))
     total_out = info.frames if info.frames is None or rate == info.rate else \
         max(1, round(info.frames * rate / info.rate))
     decoder = encoder = masks_out = bar = None
     try:
-        decoder = Y4MDecoder(args.input, work.name)
-        header = decoder.header if rate == info.rate else decoder.header.with_rate(rate)
+        layout = parse_layout(work.y4m_layout)
+        decoder = YUVDecoder(args.input, work.name, layout, info.width, info.height)
         matrix = args.matrix if args.matrix != "auto" else _MATRIX.get(info.color_space or "")
-        colour = Colour.for_layout(header.layout, header.height, matrix=matrix or default_matrix(header.height),
-                                   full_range=header.full_range)
-        encoder = FrameEncoder(_encoder_cmd(args, info, pix_fmt, outputs.temp(out), out), (0,))
-        writer = Y4MWriter(encoder.stream, header, flush=False)
+        if not exact:  # ffmpeg converts RGB with its default, BT.601 limited range, and we tag it so
+            matrix, info = "bt601", replace(info, color_space="smpte170m", color_range="tv")
+        full = work.full_range or info.color_range == "pc"
+        colour = Colour.for_layout(layout, info.height, matrix=matrix, full_range=full)
+        encoder = FrameEncoder(_encoder_cmd(args, info, work, rate, pix_fmt, outputs.temp(out), out), (0,))
         if args.save_masks:
             target = Path(args.save_masks)
             is_video = target.suffix.lower() in _video_suffixes()
@@ -456,7 +464,7 @@ def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs
                                 masks=None if masks is None else masks[0])
         try:
             for _, frame in stream:
-                writer.write(frame)
+                encoder.write_bytes(b"".join(np.ascontiguousarray(p).data for p in frame.planes))
                 n += 1
                 bar.update(1)
         except ValueError as exc:  # the engine rejecting the masks or frames (message names the frame)

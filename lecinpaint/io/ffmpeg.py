@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lecinpaint.io.y4m import YUVFrame
+from lecinpaint.io.y4m import ChromaLayout, YUVFrame
 
 __all__ = [
     "FFmpegError",
@@ -31,7 +31,7 @@ __all__ = [
     "find_program",
     "probe",
     "decode_rgb",
-    "Y4MDecoder",
+    "YUVDecoder",
     "FrameEncoder",
     "MaskWriter",
     "VIDEO_SUFFIXES",
@@ -232,32 +232,55 @@ def decode_rgb(
         raise FFmpegError(f"ffmpeg could not decode {str(path)!r}: {err or f'exit status {rc}'}")
 
 
-class Y4MDecoder:
-    """An ffmpeg process decoding the first video stream of a file to y4m in a given pixel format.
+class YUVDecoder:
+    """An ffmpeg process decoding the first video stream of a file to raw planes of a planar format.
 
-    The header is read at construction (:attr:`header`); iterating yields :class:`YUVFrame` objects,
-    every decoded frame once, in presentation order (``-fps_mode passthrough``). Raises
-    :class:`FFmpegError` with ffmpeg's own message when it fails, at construction or after the frames
-    decoded before the failure. :meth:`close` stops it early.
+    Iterating yields :class:`YUVFrame` objects (planes as :class:`ChromaLayout` describes them), every
+    decoded frame once, in presentation order (``-fps_mode passthrough``). Raw video rather than y4m:
+    ffmpeg 5.1's y4m writer gets the chroma rows of odd widths wrong above 8 bits. Raises
+    :class:`FFmpegError` with ffmpeg's own message when it fails (after the frames decoded before the
+    failure). :meth:`close` stops it early.
     """
 
-    def __init__(self, path: str | os.PathLike[str], pix_fmt: str) -> None:
-        from lecinpaint.io.y4m import Y4MError, Y4MReader
-
+    def __init__(self, path: str | os.PathLike[str], pix_fmt: str, layout: ChromaLayout, width: int,
+                 height: int) -> None:
         self.path = str(path)
-        self._err = ""
+        self.layout = layout
+        self._shapes = layout.plane_shapes(width, height)
+        self._bytes = layout.frame_bytes(width, height)
         cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-i", self.path, "-map", "0:v:0",
-               "-fps_mode", "passthrough", "-pix_fmt", pix_fmt, "-strict", "-1", "-f", "yuv4mpegpipe", "-"]
+               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
         # A session of its own: a Ctrl-C in the terminal reaches only the caller, which stops ffmpeg.
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, start_new_session=True)
+
+    def _read(self) -> YUVFrame | None:
         assert self._proc.stdout is not None  # stdout=PIPE
+        buf = bytearray(self._bytes)  # fresh per frame: consumers may keep the planes
+        view = memoryview(buf)
+        got = 0
+        while got < self._bytes:
+            k = self._proc.stdout.readinto(view[got:])
+            if not k:
+                return None  # the end (a partial frame at the end is ffmpeg's failure, reported below)
+            got += k
+        planes, off = [], 0
+        dtype = self.layout.dtype
+        for rows, cols in self._shapes:
+            planes.append(np.frombuffer(buf, dtype, rows * cols, off).reshape(rows, cols))
+            off += rows * cols * dtype.itemsize
+        return YUVFrame(planes)
+
+    def __iter__(self) -> Iterator[YUVFrame]:
+        finished = False
         try:
-            self._reader = Y4MReader(self._proc.stdout)
-        except Y4MError:
-            self._finish(killed=True)
-            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or 'no frames'}") from None
-        self.header = self._reader.header
+            while (frame := self._read()) is not None:
+                yield frame
+            finished = True
+        finally:
+            rc = self._finish(killed=not finished)
+        if rc != 0:
+            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or f'exit status {rc}'}")
 
     def _finish(self, killed: bool) -> int:
         if killed and self._proc.poll() is None:
@@ -269,18 +292,6 @@ class Y4MDecoder:
         if self._proc.stderr is not None:
             self._proc.stderr.close()
         return rc
-
-    def __iter__(self) -> Iterator[YUVFrame]:
-        from lecinpaint.io.y4m import Y4MError
-
-        try:
-            yield from self._reader
-        except Y4MError as exc:  # ffmpeg died mid-frame: its own message says more
-            rc = self._finish(killed=True)
-            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or exc}") from None
-        rc = self._finish(killed=False)
-        if rc != 0:
-            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or f'exit status {rc}'}")
 
     def close(self) -> None:
         """Stop decoding (harmless after the end)."""
@@ -319,7 +330,7 @@ class FrameEncoder:
             raise FFmpegError(f"ffmpeg (encoding) failed: {tail}") from None
 
     def write_bytes(self, data: bytes | memoryview) -> None:
-        """Send bytes as they are (e.g. a y4m stream: give this object to a ``Y4MWriter``)."""
+        """Send bytes as they are (a frame of a format the command line describes)."""
         assert self._proc.stdin is not None  # stdin=PIPE
         try:
             self._proc.stdin.write(data)
@@ -328,10 +339,6 @@ class FrameEncoder:
             tail = _stderr_tail(self._proc) or "it exited early"
             raise FFmpegError(f"ffmpeg (encoding) failed: {tail}") from None
 
-    @property
-    def stream(self) -> _EncoderStream:
-        """A binary file-like view (``write``/``flush``) for writers that take a stream."""
-        return _EncoderStream(self)
 
     def close(self) -> None:
         """Finish the file: close ffmpeg's input and wait for it.
@@ -361,14 +368,6 @@ class FrameEncoder:
             except (BrokenPipeError, OSError):
                 pass
         self._proc.wait()
-
-
-class _EncoderStream:
-    def __init__(self, encoder: FrameEncoder) -> None:
-        self.write = encoder.write_bytes
-
-    def flush(self) -> None:
-        """Nothing to do: each write goes straight into the pipe."""
 
 
 class MaskWriter:
