@@ -414,8 +414,8 @@ def _note_fps(args: argparse.Namespace, settings: dict[str, Any], rate: Fraction
         log(f"note: --fps {args.fps} is not below the input's {float(rate):g} fps: every frame is kept")
 
 
-def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs, formats: tuple[Any, bool, str],
-             masks: tuple[Any, Any] | None) -> int:
+def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs,
+             formats: tuple[Any, bool, str], masks: tuple[Any, Any] | None) -> int:
     """Decode, inpaint, encode; the outputs appear only when everything succeeded."""
     from dataclasses import replace
 
@@ -502,130 +502,14 @@ def _video_suffixes() -> tuple[str, ...]:
     return VIDEO_SUFFIXES
 
 
-# --------------------------------------------------------------------------------------------------
-# lecinpaint models
-# --------------------------------------------------------------------------------------------------
-
-_DFGVI = "https://github.com/nbei/Deep-Flow-Guided-Video-Inpainting (README: pretrained models)"
-_FLOWNET2 = ("https://github.com/NVIDIA/flownet2-pytorch (README: 'Converted Caffe Pre-trained Models', "
-             "FlowNet2; research-only licence)")
-
-
-def _checkpoints() -> list[dict[str, str]]:
-    """The seed-tier checkpoints: file, use, flag, expected size, hash, source."""
-    rows = [
-        dict(file="FlowNet2_checkpoint.pth.tar", use="optical flow (--flow flownet2)",
-             flag="--flownet2-weights", size="620 MB", hash="unknown", source=_FLOWNET2),
-        dict(file="resnet50_stage1.pth", use="DFC-Net stage 1 (--completion dfc)", flag="--dfc-weights",
-             size="~141 MiB", hash="unknown", source=_DFGVI),
-        dict(file="davis_stage2.pth", use="DFC-Net stage 2 (--completion dfc)", flag="--dfc-weights",
-             size="~142 MiB", hash="unknown", source=_DFGVI),
-        dict(file="davis_stage3.pth", use="DFC-Net stage 3 (--completion dfc)", flag="--dfc-weights",
-             size="~142 MiB", hash="unknown", source=_DFGVI),
-        dict(file="resnet101_movie.pth", use="DFC-Net single-scale ResNet-101 variant (optional)",
-             flag="--dfc-weights", size="unknown", hash="unknown", source=_DFGVI),
-    ]
-    try:
-        from torchvision.models.segmentation import DeepLabV3_ResNet101_Weights, FCN_ResNet101_Weights
-    except ImportError:  # torchvision missing: list the names without its metadata
-        weights = []
-    else:
-        weights = [("deeplabv3", DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1),
-                   ("fcn", FCN_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1)]
-    for kind, w in weights:
-        name = w.url.rsplit("/", 1)[-1]
-        prefix = name.rsplit("-", 1)[-1].split(".")[0]
-        size = w.meta.get("_file_size")
-        rows.append(dict(
-            file=name, use=f"person segmentation (--segmenter {kind})", flag="--segmenter-weights",
-            size=f"{size:.1f} MB" if size else "unknown",
-            hash=f"sha256 starts with {prefix} (torchvision's file-name convention)",
-            source=f"{w.url} (torchvision downloads it there on first use when online)"))
-    return rows
-
-
-def _models(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog=f"{PROG} models",
-                                description="List the seed-tier checkpoints, where they are looked for, "
-                                            "and whether they are present. Nothing is downloaded.")
-    p.parse_args(argv)
-    from lecinpaint.models._weights import WEIGHTS_ENV, checkpoint_search_dirs
-
-    dirs = checkpoint_search_dirs()
-    print("The built-in tier (the default: mediapipe, DIS flow, laplace completion) needs no checkpoint.")
-    print("Seed-tier checkpoints are looked for, in order: the path given by the option, then")
-    if not os.environ.get(WEIGHTS_ENV):
-        print(f"  ${WEIGHTS_ENV} (not set)")
-    for d in dirs:
-        print(f"  {d}")
-    print()
-    missing = 0
-    for row in _checkpoints():
-        found = next((d / row["file"] for d in dirs if (d / row["file"]).is_file()), None)
-        if found is None:
-            missing += 1
-            state = "missing"
-        else:
-            state = f"present: {found} ({found.stat().st_size / 1e6:.1f} MB)"
-        print(f"{row['file']}")
-        print(f"  for     {row['use']}; or give it with {row['flag']} PATH")
-        print(f"  status  {state}")
-        print(f"  size    {row['size']}; hash {row['hash']}")
-        print(f"  from    {row['source']}")
-    print()
-    print(f"{missing} missing" if missing else "all present")
-    return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# lecinpaint example
-# --------------------------------------------------------------------------------------------------
-
-
-def _example(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog=f"{PROG} example",
-                                description="Write a small synthetic lecture clip (640x360, 5 s, with a "
-                                            "sine-tone audio track), made without any external data.")
-    p.add_argument("output", help="output video, e.g. example.mp4")
-    p.add_argument("--masks", metavar="PATH", help="also write the lecturer's exact masks (e.g. masks.mkv)")
-    p.add_argument("--seconds", type=float, default=5.0, help="duration (default 5)")
-    p.add_argument("--size", default="640x360", metavar="WxH", help="frame size (default 640x360)")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    args = p.parse_args(argv)
-    from lecinpaint.example import write_example
-    from lecinpaint.io.ffmpeg import FFmpegError
-    from lecinpaint.io.rawvideo import RawVideoError, parse_size
-
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise UserError(f"output {str(out)!r} exists; use -y to replace it")
-    if not 0 < args.seconds <= 600:
-        raise UserError("--seconds must be in (0, 600]")
-    try:
-        size = parse_size(args.size)
-    except RawVideoError as exc:
-        raise UserError(str(exc)) from None
-    if size[0] % 2 or size[1] % 2:
-        raise UserError("--size: width and height must be even (H.264 4:2:0)")
-    tmp = _temp_output(out)
-    try:
-        write_example(tmp, masks=args.masks, size=size, seconds=args.seconds)
-        os.replace(tmp, out)
-    except FFmpegError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    log(f"wrote {str(out)!r}" + (f" and masks {args.masks!r}" if args.masks else ""))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     """The ``lecinpaint`` command; returns the exit status (0 ok, 1 error, 2 usage, 130/143 signal)."""
     import signal
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"models": _models, "example": _example}
+    from lecinpaint.cli_tools import example_command, models_command
+
+    commands = {"models": models_command, "example": example_command}
     func = commands.get(argv[0]) if argv else None
 
     def on_term(signum: int, frame: Any) -> None:

@@ -189,7 +189,7 @@ def _make_engine(options: dict[str, Any]) -> Any:
         raise _error(str(exc)) from None
 
 
-def _yuv_codec(clip: vs.VideoNode, matrix: str | None) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+def _yuv_codec(clip: vs.VideoNode, matrix: str | None) -> tuple[Callable[..., Any], ...] | None:
     """(to_rgb, composite) through :class:`Colour` for integer YUV / GRAY clips, None for the others."""
     fmt = clip.format
     if fmt.color_family not in (vs.YUV, vs.GRAY) or fmt.sample_type != vs.INTEGER:

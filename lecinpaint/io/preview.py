@@ -58,11 +58,12 @@ class Preview:
                 text = f"{label} #{idx}"
                 (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
                 pad = max(2, int(4 * fs))
-                cv2.rectangle(cell, (org[0] - pad, org[1] - th - pad), (org[0] + tw + pad, org[1] + base + pad),
-                              (0, 0, 0), cv2.FILLED)
+                cv2.rectangle(cell, (org[0] - pad, org[1] - th - pad),
+                              (org[0] + tw + pad, org[1] + base + pad), (0, 0, 0), cv2.FILLED)
                 cv2.putText(cell, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 0), 1, cv2.LINE_AA)
                 cells.append(cell)
             rows.append(np.concatenate([cells[0], np.full((size[1], 4, 3), 255, np.uint8), cells[1]], axis=1))
         sheet = np.concatenate(rows, axis=0)
         if not cv2.imwrite(str(target), sheet[:, :, ::-1]):
-            raise PreviewError(f"cannot write the preview {str(self.path)!r} (is the extension .png or .jpg?)")
+            raise PreviewError(f"cannot write the preview {str(self.path)!r} "
+                               "(is the extension .png or .jpg?)")

@@ -105,8 +105,8 @@ def test_save_masks_round_trip_under_fps(tmp_path: Path) -> None:
     given = write_mask_dir(masks, tmp_path / "given")
     for saved in (tmp_path / "saved.mkv", tmp_path / "saved_dir"):
         first = tmp_path / "first.mkv"
-        res = _run(str(src), "-o", str(first), "--fps", "5", "--masks", str(given), "--save-masks", str(saved),
-                   "-y", *ENGINE_ARGS)
+        res = _run(str(src), "-o", str(first), "--fps", "5", "--masks", str(given),
+                   "--save-masks", str(saved), "-y", *ENGINE_ARGS)
         assert res.returncode == 0, res.stderr.decode()
         # The saved masks (one per output frame) drive a second run with the same --fps.
         again = tmp_path / "again.mkv"
@@ -118,7 +118,8 @@ def test_save_masks_round_trip_under_fps(tmp_path: Path) -> None:
         b = subprocess.run(["ffmpeg", "-v", "error", "-i", str(again), "-f", "rawvideo", "-"],
                            capture_output=True, check=True).stdout
         assert a == b
-    kept = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in sorted((tmp_path / "saved_dir").glob("*.png"))]
+    saved = sorted((tmp_path / "saved_dir").glob("*.png"))
+    kept = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in saved]
     assert len(kept) == 4 and all(np.array_equal(k, masks[5 * i]) for i, k in enumerate(kept))
 
 
@@ -130,8 +131,8 @@ def test_extras_need_y_and_fps_above_the_rate_is_reported(tmp_path: Path) -> Non
     (tmp_path / "sheet.png").write_bytes(b"keep")
     (tmp_path / "holes.mkv").write_bytes(b"keep")
     out = tmp_path / "out.mkv"
-    _one_line_error(_run(str(src), "-o", str(out), "--masks", given, "--preview", str(tmp_path / "sheet.png")),
-                    "use -y")
+    sheet = str(tmp_path / "sheet.png")
+    _one_line_error(_run(str(src), "-o", str(out), "--masks", given, "--preview", sheet), "use -y")
     _one_line_error(_run(str(src), "-o", str(out), "--masks", given, "--save-masks",
                          str(tmp_path / "holes.mkv")), "use -y")
     assert (tmp_path / "sheet.png").read_bytes() == (tmp_path / "holes.mkv").read_bytes() == b"keep"
