@@ -113,7 +113,8 @@ def soak(frames: int, w: int, h: int, every: int, lookahead: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.soak_filter", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.soak_filter",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=100_000)
     p.add_argument("--size", default="96x64", help="WxH (default 96x64)")
     p.add_argument("--every", type=int, default=1000, help="sample RSS every N frames (default 1000)")
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--frames must cover a few samples: at least 2 * --every")
     res = soak(args.frames, w, h, args.every, args.lookahead)
     res["flat"] = res["growth_mib_per_10k_frames"] < args.tolerance
-    p = argparse.ArgumentParser(prog="python -m benchmarks.soak_filter",
-                                description=__doc__.split("\n\n")[0])
+    res["where"] = {"python": platform.python_version(), "machine": platform.machine(),
+                    "cpus": os.cpu_count()}
     print(f"RSS {res['rss_after_warmup_mib']:.1f} MiB after warm-up, {res['rss_end_mib']:.1f} MiB at the "
           f"end (max {res['rss_max_mib']:.1f}); growth {res['growth_mib_per_10k_frames']:+.2f} MiB per 10k "
           f"frames: {'flat' if res['flat'] else 'GROWING'}")
