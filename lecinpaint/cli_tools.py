@@ -50,7 +50,7 @@ def _checkpoints() -> list[dict[str, str]]:
             file=name, use=f"person segmentation (--segmenter {kind})", flag="--segmenter-weights",
             size=f"{size:.1f} MB" if size else "unknown",
             hash=f"sha256 starts with {prefix} (torchvision's file-name convention)",
-            source=f"{w.url} (torchvision downloads it there on first use when online)"))
+            source=f"{w.url} (get it with: lecinpaint models --download {kind})"))
     return rows
 
 
