@@ -148,10 +148,12 @@ examples:
   lecinpaint models                                             # seed-tier checkpoints: where, present?
   lecinpaint example example.mp4                                # a small synthetic lecture clip
 
-Audio, subtitles, chapters and metadata of the input are kept. The frame count and the (average)
-frame rate are kept; timestamps are written at a constant rate (see docs/frontends.md for variable
-frame rate sources). The output appears only when the run succeeds (written to a temporary file next to
-it, then renamed)."""
+The size and pixel format (bit depth) of the input are kept, and pixels outside the removed person are
+the input's (bit for bit with a lossless --codec such as ffv1). Audio, subtitles, chapters and metadata
+are kept. The frame count and the (average) frame rate are kept; timestamps are written at a constant
+rate (see docs/frontends.md for variable frame rate sources). The output (and the --preview and
+--save-masks files) appear only when the run succeeds (written to temporary files next to them, then
+renamed); existing files are replaced only with -y."""
 
 _TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 _MATRIX = {
