@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import logging
 import os
 import platform
 import subprocess
@@ -25,7 +26,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.utils.benchmark as tbench
+
+# torch.utils.benchmark imports torch.utils.cpp_extension, which warns "No CUDA runtime is found" on a CPU
+# machine (about building CUDA extensions, which this benchmark never does), and torch's logging set-up
+# repeats it later: one level on that logger keeps both out of the benchmark's output.
+logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
+import torch.utils.benchmark as tbench  # noqa: E402
 
 from benchmarks._harness import BenchCase
 

@@ -19,8 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from fractions import Fraction
 from typing import Any, BinaryIO
 
@@ -28,6 +27,7 @@ from lecinpaint.cli import (
     UserError,
     add_engine_options,
     engine_settings,
+    describe,
     error,
     log,
     make_engine,
@@ -42,7 +42,8 @@ from lecinpaint.io.rawvideo import (
     parse_rate,
     parse_size,
 )
-from lecinpaint.io.y4m import Y4MError, Y4MHeader, Y4MReader, Y4MWriter, YUVFrame
+from lecinpaint.io.stream import inpaint_stream
+from lecinpaint.io.y4m import Y4MError, Y4MHeader, Y4MReader, Y4MWriter, parse_layout
 
 __all__ = ["main", "build_parser"]
 
@@ -183,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         error("no input: pipe a y4m stream into stdin (see --help for an ffmpeg example)")
         return 1
 
+    from lecinpaint.io.native_log import NativeLogFilter
+
+    logs = NativeLogFilter().install()
     out = protect_stdout()
     stop = _Stop()
     stop.install()
@@ -199,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         log("interrupted")
         code = 130
     except Exception as exc:  # a failure inside the engine: report it in one line, keep what was written
-        error(f"{type(exc).__name__}: {exc}")
+        error(describe(exc))
         code = 1
     try:
         out.flush()
@@ -207,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         _discard_stdout(out)
         code = code or 1
     sys.stderr.flush()
+    logs.close(also=(1,))  # fd 1 was pointed at the filtered fd 2 by protect_stdout
     if state.reader is not None and state.reader.is_alive():
         # The reader thread may be blocked in a read on stdin; a normal interpreter shutdown would
         # wait on the stdin lock. Everything is flushed, so leave at once.
@@ -218,105 +223,90 @@ class _State:
     reader: threading.Thread | None = None
 
 
-def _run(args: argparse.Namespace, out: BinaryIO, stop: _Stop, state: _State) -> int:
-    stdin = os.fdopen(os.dup(0), "rb", buffering=1 << 20)
-    # The header (or the raw description) is checked before any model is loaded.
+def _open_source(args: argparse.Namespace, stdin: BinaryIO) -> tuple[Any, Any, Any]:
+    """(y4m reader or None, raw format or None, frame iterator): the header or the raw description is
+    checked before any model is loaded."""
     try:
         if args.input_format == "rawvideo":
             w, h = parse_size(args.size)
             fmt = RawFormat(w, h, args.pix_fmt)
-            rate = parse_rate(args.rate)
-            y4m = None
-            source: Iterator[Any] = iter(RawReader(stdin, fmt))
-        else:
-            y4m = Y4MReader(stdin)
-            h, w, rate = y4m.header.height, y4m.header.width, y4m.header.rate
-            fmt = None
-            source = iter(y4m)
+            parse_rate(args.rate)
+            return None, fmt, iter(RawReader(stdin, fmt))
+        y4m = Y4MReader(stdin)
+        return y4m, None, iter(y4m)
     except (Y4MError, RawVideoError) as exc:
         raise UserError(str(exc)) from None
-    if y4m is not None and y4m.header.interlace in ("t", "b", "m"):
-        log("warning: interlaced input; fields are processed as progressive frames (deinterlace first)")
 
-    from lecinpaint.io import color as colour  # torch: imported after the stdout redirect
 
-    settings = engine_settings(args, rate)
-    engine = make_engine(settings)
-    out_rate = Fraction(engine.output_rate(rate))
-    keep: Callable[[int], bool] = lambda i: True  # noqa: E731
-    if out_rate != rate:
-        from lecinpaint.masks import FrameRateReducer
-
-        keep = FrameRateReducer(rate, settings["fps"]).keep
-
-    # Colour handling.
-    if y4m is not None:
-        lay = y4m.header.layout
-        depth, sub_x, sub_y = lay.depth, lay.sub_x, lay.sub_y
-        full = y4m.header.full_range
-    else:
-        depth, sub_x, sub_y, full = 8, 2, 2, None
-    full_range = {"full": True, "limited": False}.get(args.color_range, bool(full))
-    matrix = colour.default_matrix(h) if args.matrix == "auto" else args.matrix
-
-    def to_rgb(item: Any) -> tuple[Any, Any]:
-        """(what the engine gets, what the output is composited into)."""
-        if y4m is not None:
-            return colour.yuv_to_rgb(item.planes, depth=depth, matrix=matrix, full_range=full_range), item
-        if fmt.planar:
-            return colour.yuv_to_rgb(item, depth=8, matrix=matrix, full_range=full_range), YUVFrame(item)
-        rgb = item[0] if fmt.pix_fmt == "rgb24" else item[0][:, :, ::-1]
-        return rgb, rgb
+def _codec(args: argparse.Namespace, y4m: Y4MReader | None, fmt: RawFormat | None) -> tuple[Any, Any]:
+    """(to_rgb, composite) for the stream's format: YUV goes through :class:`Colour` (only the hole's
+    samples change), RGB raw video is composited in RGB."""
+    from lecinpaint.io.stream import Colour, composite_rgb  # torch: imported after the stdout redirect
 
     if y4m is not None:
-        header: Y4MHeader = y4m.header if out_rate == rate else y4m.header.with_rate(out_rate)
-        writer: Any = Y4MWriter(out, header)
-    else:
-        writer = RawWriter(out, fmt)
+        hdr = y4m.header
+        full = {"full": True, "limited": False}.get(args.color_range, bool(hdr.full_range))
+        matrix = None if args.matrix == "auto" else args.matrix
+        colour = Colour.for_layout(hdr.layout, hdr.height, matrix=matrix, full_range=full)
+        return colour.to_rgb_frame, colour.composite_frame
+    assert fmt is not None
+    if fmt.planar:
+        full = args.color_range == "full"
+        matrix = None if args.matrix == "auto" else args.matrix
+        colour = Colour.for_layout(parse_layout("420jpeg"), fmt.height, matrix=matrix, full_range=full)
+        return colour.to_rgb, colour.composite
+    if fmt.pix_fmt == "rgb24":
+        return (lambda item: item[0]), (lambda orig, rgb, hole: [composite_rgb(orig[0], rgb, hole)])
+    return ((lambda item: item[0][:, :, ::-1]),
+            (lambda orig, rgb, hole: [composite_rgb(orig[0], rgb[:, :, ::-1], hole)]))
 
+
+def _queued(source: Iterator[Any], stop: _Stop, state: _State, failure: list[BaseException]) -> Iterator[Any]:
+    """The source's items, read ahead by a thread (so decoding stdin overlaps the engine's work); after
+    a stop request, what was already read, without waiting for more."""
     q: queue.Queue = queue.Queue(maxsize=4)
     state.reader = threading.Thread(target=_reader, args=(source, q, stop.event), name="lecinpaint-reader",
                                     daemon=True)
     state.reader.start()
-    pending: deque = deque()
+    while True:
+        try:
+            item = q.get_nowait() if stop.event.is_set() else q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.event.is_set():
+                return
+            continue
+        if item is _END:
+            return
+        if isinstance(item, _Failure):
+            failure.append(item.exc)
+            return
+        yield item
+
+
+def _run(args: argparse.Namespace, out: BinaryIO, stop: _Stop, state: _State) -> int:
+    stdin = os.fdopen(os.dup(0), "rb", buffering=1 << 20)
+    y4m, fmt, source = _open_source(args, stdin)
+    if y4m is not None and y4m.header.interlace in ("t", "b", "m"):
+        log("warning: interlaced input; fields are processed as progressive frames (deinterlace first)")
+    rate = y4m.header.rate if y4m is not None else parse_rate(args.rate)
+    to_rgb, composite = _codec(args, y4m, fmt)
+    settings = engine_settings(args, rate)
+    fps = settings.get("fps")
+    if fps is not None and fps >= rate and not args.quiet:
+        log(f"note: --fps {args.fps} is not below the input's {float(rate):g} fps: every frame is kept")
+    engine = make_engine(settings)
+    out_rate = Fraction(engine.output_rate(rate))
+    if y4m is not None:
+        header: Y4MHeader = y4m.header if out_rate == rate else y4m.header.with_rate(out_rate)
+        writer: Any = Y4MWriter(out, header)
+    else:
+        writer = RawWriter(out, fmt)  # type: ignore[arg-type]
+
     failure: list[BaseException] = []
-
-    def frames() -> Iterator[Any]:
-        i = 0
-        while True:
-            try:
-                # After a stop request, finish what was already read, without waiting for more.
-                item = q.get_nowait() if stop.event.is_set() else q.get(timeout=0.1)
-            except queue.Empty:
-                if stop.event.is_set():
-                    return
-                continue
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                failure.append(item.exc)
-                return
-            rgb, orig = to_rgb(item)
-            if keep(i):  # the engine drops the other frames itself (--fps); only kept ones come out
-                pending.append(orig)
-            i += 1
-            yield rgb
-
     progress = _Progress(args.quiet)
-    import numpy as np
-
-    for n, (rgb, mask) in enumerate(engine.run(frames(), progress=progress, with_masks=True), 1):
-        orig = pending.popleft()
-        mask = np.asarray(mask, dtype=bool).reshape(h, w)
-        if isinstance(orig, YUVFrame):
-            filled = colour.rgb_to_yuv(rgb, depth=depth, matrix=matrix, full_range=full_range,
-                                       sub_x=sub_x, sub_y=sub_y)
-            planes = colour.composite_yuv(orig.planes, filled, mask, sub_x=sub_x, sub_y=sub_y)
-            writer.write(YUVFrame(planes, orig.params) if y4m is not None else planes)
-        else:
-            res = np.where(mask[:, :, None], rgb, orig)
-            writer.write([res if fmt.pix_fmt == "rgb24" else res[:, :, ::-1]])
-
+    frames = _queued(source, stop, state, failure)
+    for _, frame in inpaint_stream(engine, frames, to_rgb, composite, progress=progress):
+        writer.write(frame)
     if failure:
         exc = failure[0]
         if isinstance(exc, (Y4MError, RawVideoError)):

@@ -21,6 +21,7 @@ __all__ = [
     "make_engine",
     "protect_stdout",
     "error",
+    "describe",
     "log",
 ]
 
@@ -41,6 +42,12 @@ def error(msg: str) -> None:
     first = str(msg).strip().splitlines()
     print(f"{PROG}: error: {' '.join(s.strip() for s in first) if first else 'unknown error'}",
           file=sys.stderr, flush=True)
+
+
+def describe(exc: BaseException) -> str:
+    """An exception as the one-line message users see: its text, without the exception's class name
+    (the class name only when the exception has no text)."""
+    return str(exc).strip() or type(exc).__name__
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -109,8 +116,8 @@ def make_engine(settings: dict[str, Any]) -> Any:
 
     try:
         return Engine(Config(**settings))
-    except (ValueError, FileNotFoundError, ImportError, OSError) as exc:
-        raise UserError(str(exc)) from exc
+    except (ValueError, ImportError, OSError, RuntimeError) as exc:  # CheckpointNotFoundError is an OSError
+        raise UserError(describe(exc)) from exc
     except TypeError as exc:  # an option this engine version does not know
         raise UserError(f"engine configuration rejected: {exc}") from exc
 
@@ -141,15 +148,18 @@ examples:
   lecinpaint models                                             # seed-tier checkpoints: where, present?
   lecinpaint example example.mp4                                # a small synthetic lecture clip
 
-Audio, subtitles, chapters and metadata of the input are kept. The frame count and the (average)
-frame rate are kept; timestamps are written at a constant rate (see docs/frontends.md for variable
-frame rate sources). The output appears only when the run succeeds (written to a temporary file next to
-it, then renamed)."""
+The size and pixel format (bit depth) of the input are kept, and pixels outside the removed person are
+the input's (bit for bit with a lossless --codec such as ffv1). Audio, subtitles, chapters and metadata
+are kept. The frame count and the (average) frame rate are kept; timestamps are written at a constant
+rate (see docs/frontends.md for variable frame rate sources). The output (and the --preview and
+--save-masks files) appear only when the run succeeds (written to temporary files next to them, then
+renamed); existing files are replaced only with -y."""
 
 _TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
 _MATRIX = {
     "bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt2020nc": "bt2020", "bt2020c": "bt2020",
 }
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class _Terminated(BaseException):
@@ -159,7 +169,8 @@ class _Terminated(BaseException):
 def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s models\n       %(prog)s example OUTPUT",
+        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s models [--download NAME]\n"
+              "       %(prog)s example OUTPUT",
         description="Remove the lecturer from a lecture video: file in, file out (runs ffmpeg).",
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -167,21 +178,28 @@ def _run_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="input video file")
     p.add_argument("-o", "--output", required=True,
                    help="output video file (its extension picks the container)")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("-y", "--overwrite", action="store_true",
+                   help="replace OUTPUT (and the --preview / --save-masks files) if they exist")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages (errors only)")
     p.add_argument("--version", action="version", version=f"{PROG} {_version()}")
     enc = p.add_argument_group("encoding")
     enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
     enc.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
     enc.add_argument("--preset", default="medium", help="encoder preset (default medium; '' for none)")
-    enc.add_argument("--pix-fmt", default="yuv420p", help="output pixel format (default yuv420p)")
+    enc.add_argument("--pix-fmt", default=None,
+                     help="output pixel format (default: the input's, e.g. yuv420p10le for 10-bit video; "
+                          "when the encoder cannot write it, the closest one it can, with a note)")
+    enc.add_argument("--matrix", choices=("auto", "bt601", "bt709", "bt2020"), default="auto",
+                     help="YUV matrix for the inpainted pixels; auto = the file's tag, else BT.709 from 720 "
+                          "lines up and BT.601 below (as the filter)")
     enc.add_argument("--audio-codec", default="copy", help="audio codec (default copy: unchanged)")
     enc.add_argument("--encoder-args", default="", metavar="ARGS",
                      help='more ffmpeg output options, one quoted string, e.g. "-tune film -g 250"')
     out = p.add_argument_group("extras")
     out.add_argument("--preview", metavar="PNG", help="write a before/after contact sheet of a few frames")
     out.add_argument("--save-masks", metavar="DIR|VIDEO",
-                     help="save the filled holes: a folder of PNGs, or a video (.mkv: lossless FFV1)")
+                     help="save the filled holes: a folder of PNGs, or a video (.mkv: lossless FFV1), one "
+                          "per output frame; they read back with --masks (with the same --fps)")
     add_engine_options(p)
     return p
 
@@ -192,11 +210,13 @@ def _version() -> str:
     return __version__
 
 
-def _temp_output(out: Path) -> Path:
+def _temp_output(out: Path, folder: bool = False) -> Path:
     """An unused temporary path next to ``out`` with the same extension (ffmpeg picks the container
     from it), hidden, and named so that it cannot be mistaken for a finished output."""
     import tempfile
 
+    if folder:
+        return Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     fd, name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=f".partial{out.suffix}", dir=out.parent)
     os.close(fd)
     # mkstemp makes the file private (0600); the finished output gets the usual permissions.
@@ -206,14 +226,55 @@ def _temp_output(out: Path) -> Path:
     return Path(name)
 
 
-def _encoder_cmd(args: argparse.Namespace, info: Any, rate: Fraction, tmp: Path, out: Path) -> list[str]:
+class _Outputs:
+    """Every file a run writes goes to a temporary path next to its target, renamed only on success:
+    a failed or interrupted run leaves no partial output, and existing files need ``-y``."""
+
+    def __init__(self, overwrite: bool) -> None:
+        self.overwrite = overwrite
+        self._temps: list[tuple[Path, Path]] = []
+
+    def check(self, target: Path, what: str) -> None:
+        if target.exists() and not self.overwrite:
+            raise UserError(f"{what} {str(target)!r} exists; use -y to replace it")
+        if not target.parent.is_dir():
+            raise UserError(f"the {what} folder {str(target.parent)!r} does not exist")
+
+    def temp(self, target: Path, folder: bool = False) -> Path:
+        tmp = _temp_output(target, folder)
+        self._temps.append((tmp, target))
+        return tmp
+
+    def commit(self) -> None:
+        import shutil
+
+        for tmp, target in self._temps:
+            if tmp.is_dir() and target.is_dir():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        self._temps.clear()
+
+    def discard(self) -> None:
+        import shutil
+
+        for tmp, _ in self._temps:
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            elif tmp.exists():
+                tmp.unlink()
+        self._temps.clear()
+
+
+def _encoder_cmd(args: argparse.Namespace, info: Any, work: Any, rate: Fraction, pix_fmt: str, tmp: Path,
+                 out: Path) -> list[str]:
+    """ffmpeg reading our raw planes on stdin (already at the output's frame rate) plus the input file
+    for the audio, subtitles, chapters and metadata."""
     import shlex
 
     from lecinpaint.io.ffmpeg import find_program
 
-    r = f"{rate.numerator}/{rate.denominator}"
-    cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-y",
-           "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{info.width}x{info.height}", "-r", r, "-i", "-",
+    cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", work.name,
+           "-s", f"{info.width}x{info.height}", "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-",
            "-i", str(args.input),
            "-map", "0:v:0", "-map", "1:a?", "-map_metadata", "1", "-map_metadata:s:v:0", "1:s:v:0",
            "-map_chapters", "1"]
@@ -232,15 +293,9 @@ def _encoder_cmd(args: argparse.Namespace, info: Any, rate: Fraction, tmp: Path,
         cmd += ["-crf", f"{args.crf:g}"]
     if args.preset and args.codec in ("libx264", "libx265", "libsvtav1"):
         cmd += ["-preset", args.preset]
-    if args.pix_fmt:
-        cmd += ["-pix_fmt", args.pix_fmt]
-    matrix = _MATRIX.get(info.color_space or "")
-    full = info.color_range == "pc"
-    if matrix:
-        cmd += ["-vf", f"scale=out_color_matrix={matrix}:out_range={'pc' if full else 'tv'}",
-                "-colorspace", info.color_space]
-    for flag, val in (("-color_primaries", info.color_primaries), ("-color_trc", info.color_transfer),
-                      ("-color_range", info.color_range)):
+    cmd += ["-pix_fmt", pix_fmt]
+    for flag, val in (("-colorspace", info.color_space), ("-color_primaries", info.color_primaries),
+                      ("-color_trc", info.color_transfer), ("-color_range", info.color_range)):
         if val:
             cmd += [flag, val]
     if suffix in (".mp4", ".m4v", ".mov"):
@@ -252,265 +307,201 @@ def _encoder_cmd(args: argparse.Namespace, info: Any, rate: Fraction, tmp: Path,
     return cmd + [str(tmp)]
 
 
-def _decode_filter(info: Any) -> str | None:
-    matrix = _MATRIX.get(info.color_space or "")
-    if not matrix:
-        return None
-    return f"scale=in_color_matrix={matrix}:in_range={'pc' if info.color_range == 'pc' else 'tv'}"
+def _formats(args: argparse.Namespace, info: Any) -> tuple[Any, bool, str]:
+    """(the planar format the run works in, whether it holds the source exactly, the output pixel
+    format), with notes on stderr."""
+    from lecinpaint.io.ffmpeg import find_program
+    from lecinpaint.io.pixfmt import encoder_pix_fmts, output_format, work_format
+
+    work, exact = work_format(info.pix_fmt)
+    if not exact and not args.quiet:
+        log(f"note: {info.pix_fmt or 'the input format'} is processed as {work.name} (converted by ffmpeg)")
+    if args.pix_fmt:
+        return work, exact, args.pix_fmt
+    supported = encoder_pix_fmts(find_program("ffmpeg"), args.codec)
+    pix_fmt, note = output_format(args.codec, work, info.width, info.height, supported)
+    if note and not args.quiet:
+        log(f"note: {note}")
+    return work, exact, pix_fmt
 
 
-class _Preview:
-    """Collects a few (before, after) pairs and writes them as one PNG contact sheet."""
+def _mask_stream(args: argparse.Namespace, info: Any, fps: Fraction | None) -> tuple[Any, Any]:
+    """(one mask per input frame for ``Engine.run``, the underlying iterator) for ``--masks``.
 
-    def __init__(self, path: Path, total: int | None, n: int = 4) -> None:
-        self.path = path
-        total = total or 1
-        self.wanted = sorted({round(j * (total - 1) / max(1, n - 1)) for j in range(n)})
-        self.before: dict[int, Any] = {}
-        self.pairs: list[tuple[int, Any, Any]] = []
+    Masks come one per input frame, or, under ``--fps``, one per output frame (what ``--save-masks``
+    writes): a mask video at the output rate, or a folder with as many images as output frames. The
+    latter are spread over the input frames the engine keeps; the dropped ones get an empty mask.
+    """
+    import numpy as np
 
-    def write(self) -> None:
-        import cv2
-        import numpy as np
+    from lecinpaint.io.ffmpeg import FFmpegError, probe
+    from lecinpaint.masks import FrameRateReducer, MaskSource
 
-        pairs = self.pairs
-        if not pairs:
-            raise UserError("no frames to preview")
-        rows = []
-        for idx, before, after in pairs:
-            h, w = before.shape[:2]
-            s = min(1.0, 480.0 / w)
-            size = (max(1, int(w * s)), max(1, int(h * s)))
-            cells = []
-            for img, label in ((before, "before"), (after, "after")):
-                cell = cv2.resize(np.ascontiguousarray(img), size, interpolation=cv2.INTER_AREA)
-                fs = max(0.3, 0.6 * size[0] / 480.0)
-                org = (max(2, int(12 * fs)), max(10, int(36 * fs)))
-                # A dark box behind the label: an outline drawn with a thicker stroke does not line up
-                # with the thin text in every OpenCV version.
-                text = f"{label} #{idx}"
-                (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, fs, 1)
-                pad = max(2, int(4 * fs))
-                cv2.rectangle(cell, (org[0] - pad, org[1] - th - pad), (org[0] + tw + pad, org[1] + base + pad),
-                              (0, 0, 0), cv2.FILLED)
-                cv2.putText(cell, text, org, cv2.FONT_HERSHEY_SIMPLEX, fs, (255, 255, 0), 1, cv2.LINE_AA)
-                cells.append(cell)
-            rows.append(np.concatenate([cells[0], np.full((size[1], 4, 3), 255, np.uint8), cells[1]], axis=1))
-        sheet = np.concatenate(rows, axis=0)
-        if not cv2.imwrite(str(self.path), sheet[:, :, ::-1]):
-            raise UserError(f"cannot write the preview {str(self.path)!r} (is the extension .png or .jpg?)")
+    try:
+        src = MaskSource(args.masks)
+        src.check_size(info.height, info.width)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"--masks: {exc}") from None
+    it = iter(src)
+    if fps is None or fps >= info.rate:
+        return it, it
+    reducer = FrameRateReducer(info.rate, fps)
+    if src.is_video:
+        try:
+            per_output = probe(args.masks).rate == reducer.output_rate
+        except FFmpegError:
+            per_output = False
+    else:
+        n_out = None if info.frames is None else sum(map(reducer.keep, range(info.frames)))
+        per_output = len(src) == n_out and len(src) != info.frames
+    if not per_output:
+        return it, it
+    empty = np.zeros((info.height, info.width), bool)
+
+    def spread() -> Any:
+        i = 0
+        while True:
+            if reducer.keep(i):
+                m = next(it, None)
+                if m is None:
+                    return
+                yield m
+            else:
+                yield empty
+            i += 1
+
+    return spread(), it
 
 
 def _run(argv: list[str]) -> int:
-    import numpy as np
-
-    from lecinpaint.io.ffmpeg import FFmpegError, FrameEncoder, MaskWriter, decode_rgb, probe
-
     args = _run_parser().parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
-    try:
-        info = probe(inp)
-    except (FileNotFoundError, FFmpegError) as exc:
-        raise UserError(str(exc)) from None
-    if out.exists() and not args.overwrite:
-        raise UserError(f"output {str(out)!r} exists; use -y to replace it")
+    outputs = _Outputs(args.overwrite)
+    info = _probe(inp)
+    outputs.check(out, "output")
     if out.exists() and inp.resolve() == out.resolve():
         raise UserError("the output file must not be the input file")
-    if not out.parent.is_dir():
-        raise UserError(f"the output folder {str(out.parent)!r} does not exist")
+    if args.save_masks:
+        outputs.check(Path(args.save_masks), "mask output")
+    if args.preview:
+        if Path(args.preview).suffix.lower() not in _IMAGE_SUFFIXES:
+            raise UserError(f"--preview {args.preview!r}: give an image file name (.png or .jpg)")
+        outputs.check(Path(args.preview), "preview")
     if info.vfr and not args.quiet:
         log("note: the input looks like variable frame rate; the output is constant "
             f"{float(info.rate):.3f} fps with every frame kept")
-
     settings = engine_settings(args, info.rate)
+    _note_fps(args, settings, info.rate)
+    masks = _mask_stream(args, info, settings.get("fps")) if args.masks else None
+    formats = _formats(args, info)
     engine = make_engine(settings)
-    rate = Fraction(engine.output_rate(info.rate))
-    total_in = info.frames
-    total_out = None if total_in is None else (total_in if rate == info.rate else
-                                               max(1, round(total_in * rate / info.rate)))
-    keep = None
-    if rate != info.rate:
-        from lecinpaint.masks import FrameRateReducer
-
-        keep = FrameRateReducer(info.rate, settings["fps"]).keep
-
-    preview = _Preview(Path(args.preview), total_out) if args.preview else None
-    tmp = _temp_output(out)
-    encoder = None
-    masks_out = None
-    bar = None
     try:
-        encoder = FrameEncoder(_encoder_cmd(args, info, rate, tmp, out), (info.height, info.width, 3))
+        return _execute(args, info, engine, outputs, formats, masks)
+    finally:
+        outputs.discard()
+
+
+def _probe(inp: Path) -> Any:
+    from lecinpaint.io.ffmpeg import FFmpegError, probe
+
+    try:
+        return probe(inp)
+    except (FileNotFoundError, FFmpegError) as exc:
+        raise UserError(str(exc)) from None
+
+
+def _note_fps(args: argparse.Namespace, settings: dict[str, Any], rate: Fraction) -> None:
+    fps = settings.get("fps")
+    if fps is not None and fps >= rate and not getattr(args, "quiet", False):
+        log(f"note: --fps {args.fps} is not below the input's {float(rate):g} fps: every frame is kept")
+
+
+def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs,
+             formats: tuple[Any, bool, str], masks: tuple[Any, Any] | None) -> int:
+    """Decode, inpaint, encode; the outputs appear only when everything succeeded."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from lecinpaint.io.ffmpeg import FFmpegError, FrameEncoder, MaskWriter, YUVDecoder
+    from lecinpaint.io.preview import Preview, PreviewError
+    from lecinpaint.io.stream import Colour, inpaint_stream
+    from lecinpaint.io.y4m import parse_layout
+
+    out = Path(args.output)
+    work, exact, pix_fmt = formats
+    rate = Fraction(engine.output_rate(info.rate))
+    total_out = info.frames if info.frames is None or rate == info.rate else \
+        max(1, round(info.frames * rate / info.rate))
+    decoder = encoder = masks_out = bar = None
+    try:
+        layout = parse_layout(work.y4m_layout)
+        decoder = YUVDecoder(args.input, work.name, layout, info.width, info.height)
+        matrix = args.matrix if args.matrix != "auto" else _MATRIX.get(info.color_space or "")
+        if not exact:  # ffmpeg converts RGB with its default, BT.601 limited range, and we tag it so
+            matrix, info = "bt601", replace(info, color_space="smpte170m", color_range="tv")
+        full = work.full_range or info.color_range == "pc"
+        colour = Colour.for_layout(layout, info.height, matrix=matrix, full_range=full)
+        encoder = FrameEncoder(_encoder_cmd(args, info, work, rate, pix_fmt, outputs.temp(out), out), (0,))
         if args.save_masks:
-            masks_out = MaskWriter(args.save_masks, info.width, info.height, rate)
+            target = Path(args.save_masks)
+            is_video = target.suffix.lower() in _video_suffixes()
+            masks_out = MaskWriter(outputs.temp(target, folder=not is_video), info.width, info.height, rate)
+        preview = Preview(Path(args.preview), total_out) if args.preview else None
         from tqdm import tqdm
 
         bar = tqdm(total=total_out, unit="frame", file=sys.stderr, dynamic_ncols=True,
                    disable=args.quiet or not sys.stderr.isatty(), desc=PROG)
-
-        def inputs() -> Any:
-            k = 0
-            for i, frame in enumerate(decode_rgb(inp, info, vf=_decode_filter(info))):
-                if preview is not None and (keep is None or keep(i)):
-                    if k in preview.wanted:
-                        preview.before[k] = frame
-                    k += 1
-                yield frame
-
-        with_masks = masks_out is not None
         n = 0
-        for n, item in enumerate(engine.run(inputs(), with_masks=with_masks), 1):
-            frame, mask = item if with_masks else (item, None)
-            encoder.write(np.asarray(frame, dtype=np.uint8))
+
+        def composite(orig: Any, rgb: Any, hole: Any) -> Any:
+            frame = colour.composite_frame(orig, rgb, hole)
             if masks_out is not None:
-                masks_out.write(np.asarray(mask, dtype=bool))
-            if preview is not None:
-                if n - 1 in preview.before:
-                    preview.pairs.append((n - 1, preview.before.pop(n - 1), np.array(frame)))
-            bar.update(1)
+                masks_out.write(hole)
+            if preview is not None and n in preview.wanted:
+                preview.add(n, colour.to_rgb_frame(orig), colour.to_rgb_frame(frame))
+            return frame
+
+        stream = inpaint_stream(engine, decoder, colour.to_rgb_frame, composite,
+                                masks=None if masks is None else masks[0])
+        try:
+            for _, frame in stream:
+                encoder.write_bytes(b"".join(np.ascontiguousarray(p).data for p in frame.planes))
+                n += 1
+                bar.update(1)
+        except ValueError as exc:  # the engine rejecting the masks or frames (message names the frame)
+            raise UserError(str(exc).removeprefix("masks: ")) from None
         bar.close()
         if n == 0:
-            raise UserError(f"{str(inp)!r}: no video frames could be decoded")
+            raise UserError(f"{args.input!r}: no video frames could be decoded")
+        if masks is not None and next(masks[1], None) is not None:
+            raise UserError(f"--masks {args.masks!r} has more masks than the input has frames ({n}); give "
+                            "one mask per frame")
         encoder.close()
         encoder = None
         if masks_out is not None:
             masks_out.close()
             masks_out = None
-        os.replace(tmp, out)
         if preview is not None:
-            preview.write()
+            preview.write(outputs.temp(Path(args.preview)))
+        outputs.commit()
         if not args.quiet:
-            log(f"wrote {str(out)!r}: {n} frames")
+            log(f"wrote {str(out)!r}: {n} frames, {pix_fmt}")
         return 0
-    except FFmpegError as exc:
+    except (FFmpegError, PreviewError) as exc:
         raise UserError(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()
-        if encoder is not None:
-            encoder.abort()
-        if masks_out is not None:
-            masks_out.abort()
-        if tmp.exists():
-            tmp.unlink()
+        for proc in (decoder, encoder, masks_out):
+            if proc is not None:
+                proc.close() if proc is decoder else proc.abort()
 
 
-# --------------------------------------------------------------------------------------------------
-# lecinpaint models
-# --------------------------------------------------------------------------------------------------
+def _video_suffixes() -> tuple[str, ...]:
+    from lecinpaint.io.ffmpeg import VIDEO_SUFFIXES
 
-_DFGVI = "https://github.com/nbei/Deep-Flow-Guided-Video-Inpainting (README: pretrained models)"
-_FLOWNET2 = ("https://github.com/NVIDIA/flownet2-pytorch (README: 'Converted Caffe Pre-trained Models', "
-             "FlowNet2; research-only licence)")
-
-
-def _checkpoints() -> list[dict[str, str]]:
-    """The seed-tier checkpoints: file, use, flag, expected size, hash, source."""
-    rows = [
-        dict(file="FlowNet2_checkpoint.pth.tar", use="optical flow (--flow flownet2)",
-             flag="--flownet2-weights", size="620 MB", hash="unknown", source=_FLOWNET2),
-        dict(file="resnet50_stage1.pth", use="DFC-Net stage 1 (--completion dfc)", flag="--dfc-weights",
-             size="~141 MiB", hash="unknown", source=_DFGVI),
-        dict(file="davis_stage2.pth", use="DFC-Net stage 2 (--completion dfc)", flag="--dfc-weights",
-             size="~142 MiB", hash="unknown", source=_DFGVI),
-        dict(file="davis_stage3.pth", use="DFC-Net stage 3 (--completion dfc)", flag="--dfc-weights",
-             size="~142 MiB", hash="unknown", source=_DFGVI),
-        dict(file="resnet101_movie.pth", use="DFC-Net single-scale ResNet-101 variant (optional)",
-             flag="--dfc-weights", size="unknown", hash="unknown", source=_DFGVI),
-    ]
-    try:
-        from torchvision.models.segmentation import DeepLabV3_ResNet101_Weights, FCN_ResNet101_Weights
-    except ImportError:  # torchvision missing: list the names without its metadata
-        weights = []
-    else:
-        weights = [("deeplabv3", DeepLabV3_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1),
-                   ("fcn", FCN_ResNet101_Weights.COCO_WITH_VOC_LABELS_V1)]
-    for kind, w in weights:
-        name = w.url.rsplit("/", 1)[-1]
-        prefix = name.rsplit("-", 1)[-1].split(".")[0]
-        size = w.meta.get("_file_size")
-        rows.append(dict(
-            file=name, use=f"person segmentation (--segmenter {kind})", flag="--segmenter-weights",
-            size=f"{size:.1f} MB" if size else "unknown",
-            hash=f"sha256 starts with {prefix} (torchvision's file-name convention)",
-            source=f"{w.url} (torchvision downloads it there on first use when online)"))
-    return rows
-
-
-def _models(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog=f"{PROG} models",
-                                description="List the seed-tier checkpoints, where they are looked for, "
-                                            "and whether they are present. Nothing is downloaded.")
-    p.parse_args(argv)
-    from lecinpaint.models._weights import WEIGHTS_ENV, checkpoint_search_dirs
-
-    dirs = checkpoint_search_dirs()
-    print("The built-in tier (the default: mediapipe, DIS flow, laplace completion) needs no checkpoint.")
-    print("Seed-tier checkpoints are looked for, in order: the path given by the option, then")
-    if not os.environ.get(WEIGHTS_ENV):
-        print(f"  ${WEIGHTS_ENV} (not set)")
-    for d in dirs:
-        print(f"  {d}")
-    print()
-    missing = 0
-    for row in _checkpoints():
-        found = next((d / row["file"] for d in dirs if (d / row["file"]).is_file()), None)
-        if found is None:
-            missing += 1
-            state = "missing"
-        else:
-            state = f"present: {found} ({found.stat().st_size / 1e6:.1f} MB)"
-        print(f"{row['file']}")
-        print(f"  for     {row['use']}; or give it with {row['flag']} PATH")
-        print(f"  status  {state}")
-        print(f"  size    {row['size']}; hash {row['hash']}")
-        print(f"  from    {row['source']}")
-    print()
-    print(f"{missing} missing" if missing else "all present")
-    return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# lecinpaint example
-# --------------------------------------------------------------------------------------------------
-
-
-def _example(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog=f"{PROG} example",
-                                description="Write a small synthetic lecture clip (640x360, 5 s, with a "
-                                            "sine-tone audio track), made without any external data.")
-    p.add_argument("output", help="output video, e.g. example.mp4")
-    p.add_argument("--masks", metavar="PATH", help="also write the lecturer's exact masks (e.g. masks.mkv)")
-    p.add_argument("--seconds", type=float, default=5.0, help="duration (default 5)")
-    p.add_argument("--size", default="640x360", metavar="WxH", help="frame size (default 640x360)")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
-    args = p.parse_args(argv)
-    from lecinpaint.example import write_example
-    from lecinpaint.io.ffmpeg import FFmpegError
-    from lecinpaint.io.rawvideo import RawVideoError, parse_size
-
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise UserError(f"output {str(out)!r} exists; use -y to replace it")
-    if not 0 < args.seconds <= 600:
-        raise UserError("--seconds must be in (0, 600]")
-    try:
-        size = parse_size(args.size)
-    except RawVideoError as exc:
-        raise UserError(str(exc)) from None
-    if size[0] % 2 or size[1] % 2:
-        raise UserError("--size: width and height must be even (H.264 4:2:0)")
-    tmp = _temp_output(out)
-    try:
-        write_example(tmp, masks=args.masks, size=size, seconds=args.seconds)
-        os.replace(tmp, out)
-    except FFmpegError as exc:
-        raise UserError(str(exc)) from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    log(f"wrote {str(out)!r}" + (f" and masks {args.masks!r}" if args.masks else ""))
-    return 0
+    return VIDEO_SUFFIXES
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -518,7 +509,9 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"models": _models, "example": _example}
+    from lecinpaint.cli_tools import example_command, models_command
+
+    commands = {"models": models_command, "example": example_command}
     func = commands.get(argv[0]) if argv else None
 
     def on_term(signum: int, frame: Any) -> None:
@@ -528,20 +521,23 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGTERM, on_term)
     except ValueError:  # not the main thread (embedded use): leave signals alone
         pass
-    try:
-        return func(argv[1:]) if func is not None else _run(argv)
-    except UserError as exc:
-        error(str(exc))
-        return 1
-    except KeyboardInterrupt:
-        error("interrupted; no output written")
-        return 130
-    except _Terminated:
-        error("terminated; no output written")
-        return 143
-    except Exception as exc:  # e.g. the engine rejecting the input mid-run: one line, no output written
-        error(f"{type(exc).__name__}: {exc}")
-        return 1
+    from lecinpaint.io.native_log import NativeLogFilter
+
+    with NativeLogFilter():
+        try:
+            return func(argv[1:]) if func is not None else _run(argv)
+        except UserError as exc:
+            error(str(exc))
+            return 1
+        except KeyboardInterrupt:
+            error("interrupted; no output written")
+            return 130
+        except _Terminated:
+            error("terminated; no output written")
+            return 143
+        except Exception as exc:  # e.g. the engine rejecting the input mid-run: one line, no output written
+            error(describe(exc))
+            return 1
 
 
 if __name__ == "__main__":

@@ -337,7 +337,8 @@ class Engine:
         masks: Iterable[np.ndarray] | None = None,
         progress: Callable[[int], Any] | None = None,
         with_masks: bool = False,
-    ) -> Iterator[np.ndarray] | Iterator[tuple[np.ndarray, np.ndarray]]:
+        with_index: bool = False,
+    ) -> Iterator[Any]:
         """Inpaint a stream: yield one finished frame per input frame (per kept frame with ``fps``).
 
         Args:
@@ -346,12 +347,30 @@ class Engine:
                 it replaces segmentation (the masks are still dilated by ``Config.dilation``).
             progress: called with the number of frames emitted so far, after each one.
             with_masks: yield ``(frame, hole)`` pairs, ``hole`` being the final dilated mask.
+            with_index: yield ``(index, item)``, ``index`` being the 0-based position in ``frames`` of
+                the input this output replaces (with ``fps`` the dropped inputs have no output), so that
+                front ends pair outputs with originals without redoing the frame-rate decision.
 
         Raises:
             ValueError: a frame or mask of the wrong size, dtype or shape (the message names its index),
                 masks running out before frames, ``fps`` without a known input rate.
         """
-        return self._run(frames, masks, progress, with_masks)
+        items = self._run(frames, masks, progress, with_masks)
+        return self._indexed(items) if with_index else items
+
+    def _indexed(self, items: Iterator[Any]) -> Iterator[tuple[int, Any]]:
+        keep: Callable[[int], bool] | None = None
+        i = 0
+        for item in items:
+            if keep is None:  # after the first item: _run has checked the rates by then
+                from lecinpaint.masks import FrameRateReducer
+
+                fps, rate = self.config.fps, self._input_rate
+                keep = (lambda j: True) if fps is None else FrameRateReducer(rate, fps).keep  # type: ignore
+            while not keep(i):
+                i += 1
+            yield i, item
+            i += 1
 
     def _run(self, frames, masks, progress, with_masks):
         from lecinpaint import masks as masks_mod

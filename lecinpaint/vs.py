@@ -11,11 +11,14 @@ Example (a ``.vpy`` script)::
 
     # vspipe -c y4m script.vpy - | ffmpeg -i - -c:v libx264 -crf 18 out.mp4
 
-Formats: RGB24 is processed directly. Any other constant format (RGBS, RGBH, YUV of any subsampling and
-depth, GRAY) is converted to RGB24 with ``core.resize`` for the engine, and the result converted back;
-the output equals the input, bit for bit and in every plane, outside the hole (a subsampled chroma sample
-changes when any luma pixel it covers is in the hole). YUV without a ``_Matrix`` frame property is taken
-as BT.709 from 720 lines up and BT.601 below, or as ``matrix=``.
+Formats: RGB24 and integer YUV (4:2:0, 4:2:2, 4:4:4, 4:1:1, any depth) and GRAY are processed as they
+are, through the same conversion as the ``lecinpaint`` command and the ffmpeg filter
+(:mod:`lecinpaint.io.stream`): the three give the same frames for the same input and masks. Other
+formats (RGBS, RGBH, RGB30/48, float YUV) are converted to RGB24 with ``core.resize`` for the engine,
+and the result converted back. In every case the output equals the input, bit for bit and in every
+plane, outside the hole (a subsampled chroma sample changes when any luma pixel it covers is in the
+hole). YUV without a ``_Matrix`` frame property is taken as BT.709 from 720 lines up and BT.601 below,
+or as ``matrix=``; the range is the ``_Range`` property (limited when absent).
 
 Random access and determinism: the engine is a streaming, temporal filter, so frame ``n`` is computed as
 part of its *window*: frames ``[k*window, (k+1)*window)`` with ``k = n // window`` are produced by one run
@@ -31,29 +34,36 @@ finished window are served concurrently from the cache. Source frames are fetche
 callback with ``get_frame``, which VapourSynth supports (the waiting thread is released to the pool).
 
 Errors are raised as ``vs.Error("lecinpaint: ...")``. vapoursynth is an optional dependency
-(``pip install "lecinpaint[vs]"``, Python >= 3.12); ``import lecinpaint`` works without it.
+(``pip install ".[vs]"`` from a checkout, Python >= 3.12; it brings the ``bs`` source plugin too);
+``import lecinpaint`` works without it.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+
+from lecinpaint.io.stream import Colour, composite_rgb, inpaint_stream
 
 try:
     import vapoursynth as vs
 except ImportError as _exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "lecinpaint.vs needs VapourSynth: pip install 'lecinpaint[vs]' (or pip install vapoursynth; "
-        "its wheels need Python >= 3.12)"
+        "lecinpaint.vs needs VapourSynth: pip install vapoursynth vapoursynth-bestsource (Python >= 3.12; "
+        "from a checkout: pip install '.[vs]')"
     ) from _exc
 
 __all__ = ["inpaint"]
 
 _NAME = "lecinpaint"
 _MATRIX_CODES = {"bt601": 6, "bt709": 1, "bt2020": 9}
+_MATRIX_NAMES = {1: "bt709", 5: "bt601", 6: "bt601", 9: "bt2020", 10: "bt2020"}
+
+Planes = list[np.ndarray]
 
 
 def _error(msg: str) -> vs.Error:
@@ -61,21 +71,27 @@ def _error(msg: str) -> vs.Error:
 
 
 class _Windows:
-    """Computes and caches the engine's output window by window (thread-safe)."""
+    """Computes and caches the output planes and hole, window by window (thread-safe).
 
-    def __init__(self, rgb: vs.VideoNode, mask: vs.VideoNode | None, engine: Any, window: int, warmup: int,
+    ``read(i)`` gives frame ``i``'s planes; ``to_rgb`` / ``composite`` are the shared conversions of
+    :mod:`lecinpaint.io.stream`, so this front end gives the frames the command and the filter give.
+    """
+
+    def __init__(self, read: Callable[[int], Planes], n: int, mask: vs.VideoNode | None, engine: Any,
+                 codec: tuple[Callable[..., Any], Callable[..., Any]], window: int, warmup: int,
                  cache: int) -> None:
-        self.rgb = rgb
+        self.read = read
+        self.n = n
         self.mask = mask
         self.engine = engine
+        self.to_rgb, self.composite = codec
         self.window = window
         self.warmup = warmup
         self.cache_size = cache
-        self.n = rgb.num_frames
-        self._cache: OrderedDict[int, list[tuple[np.ndarray, np.ndarray]]] = OrderedDict()
+        self._cache: OrderedDict[int, list[tuple[Planes, np.ndarray]]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def get(self, n: int) -> tuple[Planes, np.ndarray]:
         k = n // self.window
         with self._lock:
             res = self._cache.get(k)
@@ -88,12 +104,7 @@ class _Windows:
                 self._cache.move_to_end(k)
             return res[n - k * self.window]
 
-    def _frames(self, lo: int, hi: int) -> Any:
-        for i in range(lo, hi):
-            f = self.rgb.get_frame(i)
-            yield np.stack([np.asarray(f[p]) for p in range(3)], axis=-1)
-
-    def _masks(self, lo: int, hi: int) -> Any:
+    def _masks(self, lo: int, hi: int) -> Iterator[np.ndarray]:
         assert self.mask is not None
         fmt = self.mask.format
         for i in range(lo, hi):
@@ -103,24 +114,28 @@ class _Windows:
             else:
                 yield m > ((1 << fmt.bits_per_sample) - 1) // 2
 
-    def _compute(self, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _compute(self, k: int) -> list[tuple[Planes, np.ndarray]]:
         first = k * self.window
         last = min(self.n, first + self.window)
         lo = max(0, first - self.warmup)
         hi = min(self.n, last + int(self.engine.lookahead))
         masks = self._masks(lo, hi) if self.mask is not None else None
-        out: list[tuple[np.ndarray, np.ndarray]] = []
+
+        def composite(planes: Planes, rgb: np.ndarray, hole: np.ndarray) -> tuple[Planes, np.ndarray]:
+            return self.composite(planes, rgb, hole), hole
+
+        out: list[tuple[Planes, np.ndarray]] = []
         try:
-            results = self.engine.run(self._frames(lo, hi), masks=masks, with_masks=True)
-            for i, (frame, hole) in enumerate(results, lo):
-                if first <= i < last:
-                    out.append((frame, hole))
-                elif i >= last:
+            frames = (self.read(i) for i in range(lo, hi))
+            for i, item in inpaint_stream(self.engine, frames, self.to_rgb, composite, masks=masks):
+                if first <= i + lo < last:
+                    out.append(item)
+                elif i + lo >= last:
                     break
         except vs.Error:
             raise
         except Exception as exc:
-            raise _error(f"{type(exc).__name__}: {exc}") from exc
+            raise _error(str(exc) or type(exc).__name__) from exc
         if len(out) != last - first:
             raise _error(f"the engine returned {len(out)} frames for frames {first}..{last - 1}")
         return out
@@ -136,51 +151,12 @@ def _matrix(clip: vs.VideoNode, matrix: str | None) -> int | None:
         except KeyError:
             raise _error(f"unknown matrix {matrix!r}; use one of {', '.join(_MATRIX_CODES)}") from None
     prop = clip.get_frame(0).props.get("_Matrix")
-    if prop is not None and int(prop) not in (0, 2):  # 2 = unspecified
+    if prop is not None and int(prop) in _MATRIX_NAMES:
         return int(prop)
     return 1 if clip.height >= 720 else 6
 
 
-def _chroma_mask(mask: np.ndarray, ssw: int, ssh: int) -> np.ndarray:
-    if not ssw and not ssh:
-        return mask
-    sx, sy = 1 << ssw, 1 << ssh
-    h, w = mask.shape
-    m = np.pad(mask, ((0, (-h) % sy), (0, (-w) % sx)))
-    return m.reshape(m.shape[0] // sy, sy, m.shape[1] // sx, sx).any(axis=(1, 3))
-
-
-def inpaint(
-    clip: vs.VideoNode,
-    mask: vs.VideoNode | None = None,
-    *,
-    window: int = 64,
-    warmup: int = 16,
-    cache: int = 2,
-    matrix: str | None = None,
-    **options: Any,
-) -> vs.VideoNode:
-    """Remove the lecturer (or whatever ``mask`` marks) from ``clip``.
-
-    Args:
-        clip: constant format and size; RGB24 natively, any other format through ``core.resize``.
-        mask: optional clip of the same size and length whose first plane marks the hole (> half the
-            maximum value, or > 0.5 for float); replaces person segmentation.
-        window: frames per engine run (see the module docstring on random access).
-        warmup: frames before each window fed to the engine first (not output).
-        cache: finished windows kept in memory.
-        matrix: YUV matrix when the frames carry no ``_Matrix``: ``"bt601"``, ``"bt709"`` or ``"bt2020"``.
-        **options: engine options, as in ``lecinpaint.Config`` (``segmenter``, ``dilation``, ``flow``,
-            ``completion``, ``threshold``, ``lookahead``, ``device``, weights paths, ...). ``fps`` is not
-            accepted: a VapourSynth filter keeps the frame count.
-
-    Returns:
-        A clip of the same length, format, size and frame rate, with the frame properties of ``clip``.
-
-    Raises:
-        vs.Error: invalid clip, mask or options (``"lecinpaint: ..."``); errors while computing a frame
-            are raised as ``vs.Error`` from ``get_frame``.
-    """
+def _check_args(clip: Any, mask: Any, window: Any, warmup: Any, cache: Any, options: dict[str, Any]) -> None:
     if not isinstance(clip, vs.VideoNode):
         raise _error(f"clip must be a vapoursynth.VideoNode, got {type(clip).__name__}")
     if clip.format is None or clip.width == 0 or clip.height == 0:
@@ -201,59 +177,142 @@ def inpaint(
                          f"{clip.num_frames} frames; got {mask.width}x{mask.height}, "
                          f"{mask.num_frames} frames")
 
+
+def _make_engine(options: dict[str, Any]) -> Any:
     from lecinpaint.engine import Config, Engine
 
     try:
-        engine = Engine(Config(**options))
+        return Engine(Config(**options))
     except TypeError as exc:
         raise _error(f"unknown option: {exc}") from None
     except Exception as exc:  # ValueError naming the field, missing checkpoint, missing package
         raise _error(str(exc)) from None
 
+
+def _yuv_codec(clip: vs.VideoNode, matrix: str | None) -> tuple[Callable[..., Any], ...] | None:
+    """(to_rgb, composite) through :class:`Colour` for integer YUV / GRAY clips, None for the others."""
+    fmt = clip.format
+    if fmt.color_family not in (vs.YUV, vs.GRAY) or fmt.sample_type != vs.INTEGER:
+        return None
+    if fmt.color_family == vs.YUV and (fmt.subsampling_w, fmt.subsampling_h) not in ((1, 1), (1, 0), (0, 0),
+                                                                                     (2, 0)):
+        return None
+    code = _matrix(clip, matrix)
+    full = clip.get_frame(0).props.get("_Range") == 0  # VapourSynth: 0 = full, 1 = limited
+    sub = (0, 0) if fmt.color_family == vs.GRAY else (1 << fmt.subsampling_w, 1 << fmt.subsampling_h)
+    colour = Colour(fmt.bits_per_sample, sub[0], sub[1], _MATRIX_NAMES.get(code or 1, "bt709"), full)
+    return colour.to_rgb, colour.composite
+
+
+def _rgb_codec() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(to_rgb, composite) for RGB24 planes."""
+
+    def to_rgb(planes: Planes) -> np.ndarray:
+        return np.stack(planes, axis=-1)
+
+    def composite(planes: Planes, rgb: np.ndarray, hole: np.ndarray) -> Planes:
+        out = composite_rgb(np.stack(planes, axis=-1), rgb, hole)
+        return [np.ascontiguousarray(out[:, :, p]) for p in range(3)]
+
+    return to_rgb, composite
+
+
+def _reader(clip: vs.VideoNode) -> Callable[[int], Planes]:
+    def read(i: int) -> Planes:
+        f = clip.get_frame(i)
+        return [np.array(f[p]) for p in range(f.format.num_planes)]
+
+    return read
+
+
+def _served(clip: vs.VideoNode, windows: _Windows) -> vs.VideoNode:
+    """``clip`` with each frame's planes replaced by the computed ones (frame properties kept)."""
+
+    def serve(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
+        planes, _ = windows.get(n)
+        fout = f.copy()
+        for p, plane in enumerate(planes):
+            np.copyto(np.asarray(fout[p]), plane)
+        return fout
+
+    return vs.core.std.ModifyFrame(clip, clip, serve)
+
+
+def _via_rgb24(clip: vs.VideoNode, mask: vs.VideoNode | None, engine: Any, matrix: str | None,
+               sizes: tuple[int, int, int]) -> vs.VideoNode:
+    """Formats the engine cannot take as they are (float, RGB30/48, odd subsampling): convert to RGB24
+    with ``core.resize``, inpaint, convert back, and keep the source outside the hole."""
+    from lecinpaint.io.color import chroma_mask
+
     core = vs.core
     fmt = clip.format
     mtx = _matrix(clip, matrix)
-    if fmt.id == vs.RGB24:
-        rgb = clip
-    else:
-        kw: dict[str, Any] = {"format": vs.RGB24, "dither_type": "none"}
-        if mtx is not None:
-            kw["matrix_in"] = mtx
-        try:
-            rgb = core.resize.Bicubic(clip, **kw)
-        except vs.Error as exc:
-            raise _error(f"cannot convert {fmt.name} to RGB24: {exc}") from None
-
-    windows = _Windows(rgb, mask, engine, window, warmup, cache)
-
-    def filled(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
-        frame, _ = windows.get(n)
-        fout = f.copy()
-        for p in range(3):
-            np.copyto(np.asarray(fout[p]), frame[:, :, p])
-        return fout
-
-    out = core.std.ModifyFrame(rgb, rgb, filled)
-    if fmt.id == vs.RGB24:
-        return out
-
+    kw: dict[str, Any] = {"format": vs.RGB24, "dither_type": "none"}
+    if mtx is not None:
+        kw["matrix_in"] = mtx
+    try:
+        rgb = core.resize.Bicubic(clip, **kw)
+    except vs.Error as exc:
+        raise _error(f"cannot convert {fmt.name} to RGB24: {exc}") from None
+    windows = _Windows(_reader(rgb), clip.num_frames, mask, engine, _rgb_codec(), *sizes)
     kw = {"format": fmt.id, "dither_type": "none"}
     if mtx is not None:
         kw["matrix"] = mtx
     try:
-        back = core.resize.Bicubic(out, **kw)
+        back = core.resize.Bicubic(_served(rgb, windows), **kw)
     except vs.Error as exc:
         raise _error(f"cannot convert RGB24 back to {fmt.name}: {exc}") from None
-    ssw, ssh = fmt.subsampling_w, fmt.subsampling_h
+    sx, sy = 1 << fmt.subsampling_w, 1 << fmt.subsampling_h
 
     def composite(n: int, f: list[vs.VideoFrame]) -> vs.VideoFrame:
         orig, new = f
         _, hole = windows.get(n)
         fout = orig.copy()
         for p in range(fmt.num_planes):
-            m = hole if p == 0 or fmt.color_family == vs.RGB else _chroma_mask(hole, ssw, ssh)
-            dst = np.asarray(fout[p])
-            np.copyto(dst, np.asarray(new[p]), where=m)
+            m = hole if p == 0 or fmt.color_family == vs.RGB else chroma_mask(hole, sx, sy)
+            np.copyto(np.asarray(fout[p]), np.asarray(new[p]), where=m)
         return fout
 
     return core.std.ModifyFrame(clip, [clip, back], composite)
+
+
+def inpaint(
+    clip: vs.VideoNode,
+    mask: vs.VideoNode | None = None,
+    *,
+    window: int = 64,
+    warmup: int = 16,
+    cache: int = 2,
+    matrix: str | None = None,
+    **options: Any,
+) -> vs.VideoNode:
+    """Remove the lecturer (or whatever ``mask`` marks) from ``clip``.
+
+    Args:
+        clip: constant format and size; RGB24 and integer YUV / GRAY natively, any other format through
+            ``core.resize``.
+        mask: optional clip of the same size and length whose first plane marks the hole (> half the
+            maximum value, or > 0.5 for float); replaces person segmentation.
+        window: frames per engine run (see the module docstring on random access).
+        warmup: frames before each window fed to the engine first (not output).
+        cache: finished windows kept in memory.
+        matrix: YUV matrix when the frames carry no ``_Matrix``: ``"bt601"``, ``"bt709"`` or ``"bt2020"``.
+        **options: engine options, as in ``lecinpaint.Config`` (``segmenter``, ``dilation``, ``flow``,
+            ``completion``, ``threshold``, ``lookahead``, ``device``, weights paths, ...). ``fps`` is not
+            accepted: a VapourSynth filter keeps the frame count.
+
+    Returns:
+        A clip of the same length, format, size and frame rate, with the frame properties of ``clip``.
+
+    Raises:
+        vs.Error: invalid clip, mask or options (``"lecinpaint: ..."``); errors while computing a frame
+            are raised as ``vs.Error`` from ``get_frame``.
+    """
+    _check_args(clip, mask, window, warmup, cache, options)
+    engine = _make_engine(options)
+    sizes = (window, warmup, cache)
+    codec = _rgb_codec() if clip.format.id == vs.RGB24 else _yuv_codec(clip, matrix)
+    if codec is None:
+        return _via_rgb24(clip, mask, engine, matrix, sizes)
+    windows = _Windows(_reader(clip), clip.num_frames, mask, engine, codec, *sizes)
+    return _served(clip, windows)

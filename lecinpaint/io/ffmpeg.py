@@ -23,12 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from lecinpaint.io.y4m import ChromaLayout, YUVFrame
+
 __all__ = [
     "FFmpegError",
     "VideoInfo",
     "find_program",
     "probe",
     "decode_rgb",
+    "YUVDecoder",
     "FrameEncoder",
     "MaskWriter",
     "VIDEO_SUFFIXES",
@@ -110,6 +113,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"input file {str(p)!r} does not exist")
+    if p.is_dir():
+        raise FFmpegError(f"{str(p)!r} is a folder; give a video file")
     cmd = [
         find_program("ffprobe"), "-v", "error", "-of", "json",
         "-show_streams", "-show_chapters", "-show_format", str(p),
@@ -227,6 +232,73 @@ def decode_rgb(
         raise FFmpegError(f"ffmpeg could not decode {str(path)!r}: {err or f'exit status {rc}'}")
 
 
+class YUVDecoder:
+    """An ffmpeg process decoding the first video stream of a file to raw planes of a planar format.
+
+    Iterating yields :class:`YUVFrame` objects (planes as :class:`ChromaLayout` describes them), every
+    decoded frame once, in presentation order (``-fps_mode passthrough``). Raw video rather than y4m:
+    ffmpeg 5.1's y4m writer gets the chroma rows of odd widths wrong above 8 bits. Raises
+    :class:`FFmpegError` with ffmpeg's own message when it fails (after the frames decoded before the
+    failure). :meth:`close` stops it early.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], pix_fmt: str, layout: ChromaLayout, width: int,
+                 height: int) -> None:
+        self.path = str(path)
+        self.layout = layout
+        self._shapes = layout.plane_shapes(width, height)
+        self._bytes = layout.frame_bytes(width, height)
+        cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-i", self.path, "-map", "0:v:0",
+               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+        # A session of its own: a Ctrl-C in the terminal reaches only the caller, which stops ffmpeg.
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, start_new_session=True)
+
+    def _read(self) -> YUVFrame | None:
+        assert self._proc.stdout is not None  # stdout=PIPE
+        buf = bytearray(self._bytes)  # fresh per frame: consumers may keep the planes
+        view = memoryview(buf)
+        got = 0
+        while got < self._bytes:
+            k = self._proc.stdout.readinto(view[got:])
+            if not k:
+                return None  # the end (a partial frame at the end is ffmpeg's failure, reported below)
+            got += k
+        planes, off = [], 0
+        dtype = self.layout.dtype
+        for rows, cols in self._shapes:
+            planes.append(np.frombuffer(buf, dtype, rows * cols, off).reshape(rows, cols))
+            off += rows * cols * dtype.itemsize
+        return YUVFrame(planes)
+
+    def __iter__(self) -> Iterator[YUVFrame]:
+        finished = False
+        try:
+            while (frame := self._read()) is not None:
+                yield frame
+            finished = True
+        finally:
+            rc = self._finish(killed=not finished)
+        if rc != 0:
+            raise FFmpegError(f"ffmpeg could not decode {self.path!r}: {self._err or f'exit status {rc}'}")
+
+    def _finish(self, killed: bool) -> int:
+        if killed and self._proc.poll() is None:
+            self._proc.kill()
+        if self._proc.stdout is not None:
+            self._proc.stdout.close()
+        rc = self._proc.wait()
+        self._err = _stderr_tail(self._proc)
+        if self._proc.stderr is not None:
+            self._proc.stderr.close()
+        return rc
+
+    def close(self) -> None:
+        """Stop decoding (harmless after the end)."""
+        if self._proc.returncode is None:
+            self._finish(killed=True)
+
+
 class FrameEncoder:
     """An ffmpeg process that takes raw frames on its stdin and writes a file.
 
@@ -256,6 +328,17 @@ class FrameEncoder:
             self._proc.wait()
             tail = _stderr_tail(self._proc) or "it exited early"
             raise FFmpegError(f"ffmpeg (encoding) failed: {tail}") from None
+
+    def write_bytes(self, data: bytes | memoryview) -> None:
+        """Send bytes as they are (a frame of a format the command line describes)."""
+        assert self._proc.stdin is not None  # stdin=PIPE
+        try:
+            self._proc.stdin.write(data)
+        except (BrokenPipeError, OSError):
+            self._proc.wait()
+            tail = _stderr_tail(self._proc) or "it exited early"
+            raise FFmpegError(f"ffmpeg (encoding) failed: {tail}") from None
+
 
     def close(self) -> None:
         """Finish the file: close ffmpeg's input and wait for it.
