@@ -13,9 +13,9 @@ import pytest
 import torch
 from conftest import requires_ext
 from ref_correlation import explicit_loop, shift_and_mean
-from ref_warp import flow_consistency_ref, flow_warp_ref, resample2d_ref
+from ref_warp import channelnorm_grad_ref, channelnorm_ref, flow_consistency_ref, flow_warp_ref, resample2d_ref
 
-from lecinpaint.ops import correlation, flow_consistency, flow_warp, resample2d
+from lecinpaint.ops import channelnorm, correlation, flow_consistency, flow_warp, resample2d
 
 pytestmark = requires_ext
 
@@ -99,3 +99,13 @@ def test_resample2d_and_consistency_wide_rows() -> None:
     assert torch.equal(valid, ref_v)
     torch.testing.assert_close(err, ref_e, rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(mid, ref_m, rtol=1e-9, atol=1e-9)
+
+
+def test_channelnorm_past_its_pixel_blocks() -> None:
+    # The CPU kernel works in blocks of 1024 pixels: 2400 pixels are two full blocks and a partial one.
+    x = _randn(2, 3, 40, 60, seed=16).requires_grad_()
+    out = channelnorm(x)
+    torch.testing.assert_close(out, channelnorm_ref(x), rtol=1e-12, atol=1e-12)
+    g = _randn(2, 1, 40, 60, seed=17)
+    out.backward(g)
+    torch.testing.assert_close(x.grad, channelnorm_grad_ref(g, x), rtol=1e-10, atol=1e-12)
