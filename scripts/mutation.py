@@ -12,6 +12,7 @@ Usage (from the repository root; slow, not part of CI)::
 
     nice -n 10 .venv/bin/python scripts/mutation.py              # every mutant
     .venv/bin/python scripts/mutation.py --only masks fill      # mutants whose id starts so
+    .venv/bin/python scripts/mutation.py --skip kernel          # all but these (here: no C++ rebuilds)
     .venv/bin/python scripts/mutation.py --list                 # the mutants, nothing run
     .venv/bin/python scripts/mutation.py --json out.json        # also save the results
 
@@ -40,7 +41,7 @@ T_WARP = "tests/ops/test_flow_warp.py"
 T_RES = "tests/ops/test_resample2d.py"
 T_NORM = "tests/ops/test_channelnorm.py"
 T_CONS = "tests/ops/test_flow_consistency.py"
-T_MASKS = ("tests/test_masks.py", "tests/test_masks_thresholds.py")
+T_MASKS = ("tests/test_masks_thresholds.py", "tests/test_masks.py")  # the fast, targeted file first
 T_ROWS = "tests/engine/test_row_fill.py"
 T_FILL = "tests/engine/test_fill.py"
 T_STATE = "tests/engine/test_engine_state.py"
@@ -131,12 +132,12 @@ MUTANTS: list[Mutant] = [
        "gap[~(has_l | has_r)] = np.inf", "gap[~(has_l & has_r)] = np.inf", T_ROWS),
     _m("fill.memory_keeps_hidden_value", "lecinpaint/fill.py",
        "self._val.index_copy_(0, newly, last_flat.index_select(0, newly))",
-       "self._val.index_copy_(0, newly, flat.index_select(0, newly))", T_FILL, T_STATE),
+       "self._val.index_copy_(0, newly, flat.index_select(0, newly))", T_STATE, T_FILL),
     _m("fill.memory_reset_keeps_last", "lecinpaint/fill.py",
        "        self._last_valid = False\n        if self._time is not None:",
-       "        if self._time is not None:", T_FILL, T_STATE),
+       "        if self._time is not None:", T_STATE, T_FILL),
     _m("fill.inpaint_margin", "lecinpaint/fill.py",
-       "margin = int(np.ceil((self.radius + 2) / self.scale)) + 2", "margin = 0", T_FILL, T_ROWS),
+       "margin = int(np.ceil((self.radius + 2) / self.scale)) + 2", "margin = 0", T_ROWS, T_FILL),
     # --- propagation ----------------------------------------------------------------------------------
     _m("propagation.merge_ties", "lecinpaint/propagation.py",
        "take_f = source_distance(f_src, p.index) <= source_distance(b_src, p.index)",
@@ -243,6 +244,7 @@ def _run_tests(tree: Path, tests: tuple[str, ...], timeout: float) -> tuple[str,
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", nargs="*", default=None, help="run the mutants whose id starts with these")
+    ap.add_argument("--skip", nargs="*", default=(), help="leave out the mutants whose id starts with these")
     ap.add_argument("--list", action="store_true", help="list the mutants and exit")
     ap.add_argument("--json", type=Path, help="also write the results to this JSON file")
     ap.add_argument("--timeout", type=float, default=900, help="seconds per mutant's test run")
@@ -250,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary tree (for debugging)")
     args = ap.parse_args(argv)
     mutants = [m for m in MUTANTS if not args.only or any(m.id.startswith(p) for p in args.only)]
+    mutants = [m for m in mutants if not any(m.id.startswith(p) for p in args.skip)]
     # Python mutants first: the C++ ones need a rebuild each (the first one a full build).
     mutants.sort(key=lambda m: m.native)
     if args.list:
