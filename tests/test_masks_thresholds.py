@@ -50,7 +50,7 @@ def test_speck_area_threshold_without_support(shape: tuple[int, int], kept: bool
 
 
 def test_speck_area_threshold_on_a_non_rectangular_component() -> None:
-    # An L of 36 px (6x6 minus nothing is a square; here 7x6 minus a 1x6 notch = 36) stays; one fewer goes.
+    # A notched block of exactly 36 px (7x6 minus 6) stays; with one pixel fewer it goes.
     m = _rect(7, 6)
     m[40, 41:46] = False
     m[46, 45] = False  # 42 - 5 - 1 = 36 px
