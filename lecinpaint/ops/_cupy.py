@@ -131,7 +131,7 @@ def _cupy():
 
 
 @functools.lru_cache(maxsize=None)
-def _module():
+def _module():  # pragma: no cover (CUDA: cupy compiles for the current device)
     """The compiled RawModule (compiled per device by cupy on first use, cached on disk by cupy)."""
     cupy = _cupy()
     return cupy.RawModule(

@@ -98,3 +98,13 @@ def test_warning_is_issued_once_per_reason() -> None:
     messages = [str(w.message) for w in caught]
     assert len(messages) == 2 and "reason A" in messages[0] and "reason B" in messages[1]
     _loader.warn_fallback_once.cache_clear()
+
+
+def test_cupy_usable_reflects_whether_cupy_imports() -> None:
+    import importlib.util
+
+    _loader._cupy_usable.cache_clear()
+    try:
+        assert _loader._cupy_usable() == (importlib.util.find_spec("cupy") is not None)
+    finally:
+        _loader._cupy_usable.cache_clear()
