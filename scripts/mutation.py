@@ -127,7 +127,7 @@ MUTANTS: list[Mutant] = [
     _m("fill.row_smoothing_off", "lecinpaint/fill.py",
        "k = max(1, int(smooth))", "k = 1", T_ROWS),
     _m("fill.row_one_sided", "lecinpaint/fill.py",
-       "np.where(has_l[..., None], lv, rv)", "np.where(has_r[..., None], rv, lv)", T_ROWS),
+       "np.where(has_l[..., None], lv, rv)", "np.where(has_l[..., None], rv, lv)", T_ROWS),
     _m("fill.row_column_fallback", "lecinpaint/fill.py",
        "gap[~(has_l | has_r)] = np.inf", "gap[~(has_l & has_r)] = np.inf", T_ROWS),
     _m("fill.memory_keeps_hidden_value", "lecinpaint/fill.py",
