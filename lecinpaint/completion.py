@@ -165,6 +165,12 @@ def _bbox(hole: np.ndarray, margin: int) -> tuple[int, int, int, int] | None:
             max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin + 1, w))
 
 
+_BOX_MARGIN = 16
+"""Pixels of known context around the hole's bounding box that laplace_fill solves on."""
+_EXACT_SIZE = 16
+"""The CPU pyramid solves a level exactly once its longer side is at most this many pixels."""
+
+
 def laplace_fill(values: Tensor, hole: Tensor, *, iters: int = 6, min_size: int = 4) -> Tensor:
     """Fill ``values`` inside ``hole`` with a membrane (harmonic) interpolation of the surroundings.
 
@@ -172,13 +178,18 @@ def laplace_fill(values: Tensor, hole: Tensor, *, iters: int = 6, min_size: int 
         values: ``(N, C, H, W)`` float (e.g. flows); the values inside the hole are ignored.
         hole: ``(N, 1, H, W)``, ``(N, H, W)`` or ``(H, W)`` bool, True = unknown.
         iters: Jacobi sweeps at the finest level (doubling at each coarser level).
-        min_size: stop coarsening below this size.
+        min_size: PyTorch path (non-CPU tensors) only: the pyramid stops coarsening once the shorter
+            side is at most ``min_size`` and fills that level by averaging. The CPU path ignores it: it
+            coarsens until the longer side is at most ``_EXACT_SIZE`` (16) pixels and solves that level
+            exactly, which is both faster and more accurate there.
 
     Returns:
         A new tensor equal to ``values`` outside the hole. An image whose every pixel is a hole is filled
-        with zeros. Only the hole's bounding box (plus one pixel) is solved for: the solution inside
-        depends on nothing else. CPU tensors are solved with OpenCV (faster on small images than
-        PyTorch's per-op overhead), others with PyTorch. Example:
+        with zeros. Each image is solved on the hole's bounding box grown by ``_BOX_MARGIN`` (16) pixels
+        (clipped to the image): known values farther from the hole do not change the result, and the
+        margin gives the coarse levels of the pyramid known pixels to start from. CPU tensors are solved
+        with OpenCV (faster on small images than PyTorch's per-op overhead), others with PyTorch.
+        Example:
 
         >>> v = torch.arange(8.0).repeat(1, 1, 8, 1); h = torch.zeros(1, 1, 8, 8, dtype=torch.bool)
         >>> h[..., 2:6, 2:6] = True
@@ -194,7 +205,7 @@ def laplace_fill(values: Tensor, hole: Tensor, *, iters: int = 6, min_size: int 
     out = values.clone()
     for i in range(n):
         hole_np = hole[i].cpu().numpy()
-        box = _bbox(hole_np, 16)
+        box = _bbox(hole_np, _BOX_MARGIN)
         if box is None:
             continue
         y0, y1, x0, x1 = box
@@ -202,7 +213,7 @@ def laplace_fill(values: Tensor, hole: Tensor, *, iters: int = 6, min_size: int 
             for c0 in range(0, c, 4):  # OpenCV filters take up to 4 channels
                 part = values[i, c0 : c0 + 4, y0:y1, x0:x1].permute(1, 2, 0).numpy()
                 v = np.array(part, order="C", copy=True)
-                res = _fill_level_np(v, np.ascontiguousarray(hole_np[y0:y1, x0:x1]), iters, 16)
+                res = _fill_level_np(v, np.ascontiguousarray(hole_np[y0:y1, x0:x1]), iters, _EXACT_SIZE)
                 out[i, c0:c0 + 4, y0:y1, x0:x1] = torch.from_numpy(res).permute(2, 0, 1)
         else:
             hb = hole[i, y0:y1, x0:x1][None, None]
@@ -365,7 +376,7 @@ class LaplaceCompletion:
             if coef is None:
                 out[i] = laplace_fill(flows[i : i + 1], hole[i : i + 1], iters=self.iters)[0]
                 continue
-            box = _bbox(hole_np, 16)
+            box = _bbox(hole_np, _BOX_MARGIN)
             if box is None:
                 continue
             y0, y1, x0, x1 = box

@@ -179,7 +179,6 @@ class StreamingPropagator:
         self._back: _Chain | None = None  # composition of the steps after the front stack
         self._entry_of: Tensor | None = None  # scratch: flat index -> hole entry of the newest frame
         self._front_len = 0  # frames at the window's start that hold suffix compositions
-        self._front_end = 0  # frame index the front's compositions end in
 
     # ------------------------------------------------------------------------------------------------
     def push(self, frame: Tensor, hole: Tensor, pair: PairFlows | None) -> None:
@@ -304,7 +303,6 @@ class StreamingPropagator:
                 acc = q.step if acc is None else q.step.then(acc)  # type: ignore[union-attr]
                 q.suffix = acc
             self._front_len = len(steps)
-            self._front_end = steps[-1].index + 1  # the frame the front's compositions end in
             self._back = None
         chain = p.suffix
         if chain is None:  # cannot happen: every frame with a step is in the front after a rebuild

@@ -198,14 +198,10 @@ def _summary(results: dict[str, Any]) -> list[str]:
     return ["## Summary", "", *out, ""]
 
 
-def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Path, pic_dir: Path) -> None:
-    """Write the markdown report and its pictures (see the module docstring)."""
-    md_path = Path(md_path)
-    pic_dir = Path(pic_dir)
-    pic_dir.mkdir(parents=True, exist_ok=True)
-    rel = os.path.relpath(pic_dir, md_path.parent)
+def _header(results: dict[str, Any]) -> list[str]:
     env = results.get("env", {})
-    lines = [
+    changes = env.get("package_changes")
+    return [
         "# Lecture benchmark",
         "",
         _INTRO.format(quick=" --quick" if results.get("mode") == "quick" else ""),
@@ -214,11 +210,7 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         f"(torch {env.get('torch', '?')}, {env.get('torch_threads', '?')} threads, "
         f"CUDA: {env.get('cuda', '?')}), OpenCV {env.get('opencv', '?')}, {env.get('date_utc', '?')} UTC;",
         f"mode: {results.get('mode', '?')}, {_fmt(results.get('seconds_total', float('nan')), 0)} s in all."
-        + (
-            f" Uncommitted changes in the package at the time: {', '.join(env['package_changes'])}."
-            if env.get("package_changes")
-            else ""
-        ),
+        + (f" Uncommitted changes in the package at the time: {', '.join(changes)}." if changes else ""),
         "",
         *_summary(results),
         "## The clips",
@@ -230,12 +222,21 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         "",
         "| system | kind | masks | status |",
         "|---|---|---|---|",
+        *(f"| {s['name']} | {s['kind']} | {s['masks']} | {s['status']} |" for s in results.get("systems", [])),
     ]
-    for s in results.get("systems", []):
-        lines.append(f"| {s['name']} | {s['kind']} | {s['masks']} | {s['status']} |")
-    plots = _plots(results, pic_dir)
 
-    lines += [
+
+def _quality_row(name: str, r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"| {name} | error: {r['error'].strip().splitlines()[-1]} | | | | | | |"
+    return (
+        f"| {name} | {_fmt(r['psnr_mask'])} | {_fmt(r['ssim_mask'], 3)} | {_fmt(r['f1'], 3)} | "
+        f"{_fmt(r['flicker'])} | {_fmt(r['psnr'])} | {_fmt(r['ssim'], 3)} | {_fmt(r['seconds'], 1)} |"
+    )
+
+
+def _quality(results: dict[str, Any], pictures: dict[str, Any], pic_dir: Path, rel: str) -> list[str]:
+    lines = [
         "",
         "## Quality with ground truth",
         "",
@@ -252,15 +253,8 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
             "",
             "| system | PSNR mask | SSIM mask | F1 | flicker | PSNR frame | SSIM frame | s |",
             "|---|---|---|---|---|---|---|---|",
+            *(_quality_row(name, r) for name, r in clip["systems"].items()),
         ]
-        for name, r in clip["systems"].items():
-            if "error" in r:
-                lines.append(f"| {name} | error: {r['error'].strip().splitlines()[-1]} | | | | | | |")
-                continue
-            lines.append(
-                f"| {name} | {_fmt(r['psnr_mask'])} | {_fmt(r['ssim_mask'], 3)} | {_fmt(r['f1'], 3)} | "
-                f"{_fmt(r['flicker'])} | {_fmt(r['psnr'])} | {_fmt(r['ssim'], 3)} | {_fmt(r['seconds'], 1)} |"
-            )
         pics = pictures.get(clip["clip"])
         fname = f"sheet_{_slug(clip['clip'])}.jpg"
         if pics:
@@ -269,91 +263,90 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         if pics or (pic_dir / fname).is_file():
             lines += ["", f"![contact sheet, frame {clip['contact_frame']}]({rel}/{fname})"]
         lines.append("")
+    return lines
+
+
+def _no_truth_row(clip: str, name: str, r: dict[str, Any]) -> str:
+    if "error" in r:
+        return f"| {clip} | {name} | error: {r['error'].strip().splitlines()[-1]} | | |"
+    area = "-"
+    if "person_area_out" in r:
+        a_in = 100 * r.get("person_area_in", float("nan"))
+        area = f"{100 * r['person_area_out']:.2f} ({a_in:.2f})"
+    return f"| {clip} | {name} | {_fmt(r['warp_error'])} | {area} | {_fmt(r['fps'], 1)} |"
+
+
+def _no_truth(results: dict[str, Any], pictures: dict[str, Any], pic_dir: Path, rel: str) -> list[str]:
+    lines = ["## Real clips without ground truth", "", _NO_TRUTH, "",
+             "| clip | system | warp error | person area % (input) | frames/s |", "|---|---|---|---|---|"]
+    for clip in results["no_truth"]:
+        lines += [_no_truth_row(clip["clip"], name, r) for name, r in clip["systems"].items()]
+    lines.append("")
+    for clip in results["no_truth"]:
+        pics = pictures.get(clip["clip"])
+        fname = f"sheet_{_slug(clip['clip'])}.jpg"
+        if pics and pics["outputs"]:
+            tiles = [("input", pics["input"])]
+            if "mask" in pics:
+                tiles.append((f"mask ({clip.get('mask_source', '')})", pics["mask"]))
+            tiles += list(pics["outputs"].items())
+            _save_jpeg(pic_dir / fname, contact_sheet(tiles))
+        if (pics and pics["outputs"]) or (pic_dir / fname).is_file():
+            lines += [f"![{clip['clip']}]({rel}/{fname})", ""]
+    return lines
+
+
+def _speed(results: dict[str, Any], plots: dict[str, str], rel: str) -> list[str]:
+    sizes = list(results["speed"])
+    order = [s["name"] for s in results["systems"]]
+    names = sorted({n for v in results["speed"].values() for n in v}, key=order.index)
+    lines = ["## Speed", "", _SPEED, "",
+             "| system | " + " | ".join(f"frames/s {s}" for s in sizes) + " |", "|---|" + "---|" * len(sizes)]
+    for n in names:
+        lines.append(f"| {n} | " + " | ".join(_fmt(results["speed"][s].get(n), 2) for s in sizes) + " |")
+    lines.append("")
+    stages = results.get("stages", {})
+    rows = [(size, name, st) for size, per in stages.items() for name, st in per.items() if st]
+    if rows:
+        keys = sorted({k for _, _, st in rows for k in st})
+        lines += ["Per-stage time of lecinpaint (`Engine.stage_times`, ms per frame):", "",
+                  "| system | size | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+        for size, name, st in rows:
+            lines.append(f"| {name} | {size} | " + " | ".join(_fmt(1000 * st.get(k, 0.0), 1) for k in keys) + " |")
+        lines.append("")
+    if "stages" in plots:
+        lines += [f"![time per stage]({rel}/{plots['stages']})", ""]
+    return lines
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    lines = ["## Memory", "", _MEMORY, "", "| system | 1x | 4x | growth |", "|---|---|---|---|"]
+    for name, r in results["memory"].items():
+        n1 = int(r["frames_1x"])
+        lines.append(f"| {name} | {_fmt(r['1x'], 0)} ({n1} f) | {_fmt(r['4x'], 0)} ({4 * n1} f) | "
+                     f"{r['4x'] - r['1x']:+.0f} |")
+    lines.append("")
+    return lines
+
+
+def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Path, pic_dir: Path) -> None:
+    """Write the markdown report and its pictures (see the module docstring): one section per part of
+    ``results`` that is present, in a fixed order."""
+    md_path = Path(md_path)
+    pic_dir = Path(pic_dir)
+    pic_dir.mkdir(parents=True, exist_ok=True)
+    rel = os.path.relpath(pic_dir, md_path.parent)
+    lines = _header(results)
+    plots = _plots(results, pic_dir)
+    lines += _quality(results, pictures, pic_dir, rel)
     if "psnr" in plots:
         lines += [f"![PSNR per frame]({rel}/{plots['psnr']})", ""]
-
     if results.get("no_truth"):
-        lines += [
-            "## Real clips without ground truth",
-            "",
-            _NO_TRUTH,
-            "",
-            "| clip | system | warp error | person area % (input) | frames/s |",
-            "|---|---|---|---|---|",
-        ]
-        for clip in results["no_truth"]:
-            for name, r in clip["systems"].items():
-                if "error" in r:
-                    err = r["error"].strip().splitlines()[-1]
-                    lines.append(f"| {clip['clip']} | {name} | error: {err} | | |")
-                    continue
-                area = "-"
-                if "person_area_out" in r:
-                    a_in = 100 * r.get("person_area_in", float("nan"))
-                    area = f"{100 * r['person_area_out']:.2f} ({a_in:.2f})"
-                werr, fps = _fmt(r["warp_error"]), _fmt(r["fps"], 1)
-                lines.append(f"| {clip['clip']} | {name} | {werr} | {area} | {fps} |")
-        lines.append("")
-        for clip in results["no_truth"]:
-            pics = pictures.get(clip["clip"])
-            fname = f"sheet_{_slug(clip['clip'])}.jpg"
-            if pics and pics["outputs"]:
-                tiles = [("input", pics["input"])]
-                if "mask" in pics:
-                    tiles.append((f"mask ({clip.get('mask_source', '')})", pics["mask"]))
-                tiles += list(pics["outputs"].items())
-                _save_jpeg(pic_dir / fname, contact_sheet(tiles))
-            if (pics and pics["outputs"]) or (pic_dir / fname).is_file():
-                lines += [f"![{clip['clip']}]({rel}/{fname})", ""]
-
+        lines += _no_truth(results, pictures, pic_dir, rel)
     if results.get("speed"):
-        sizes = list(results["speed"])
-        order = [s["name"] for s in results["systems"]]
-        names = sorted({n for v in results["speed"].values() for n in v}, key=order.index)
-        lines += [
-            "## Speed",
-            "",
-            _SPEED,
-            "",
-            "| system | " + " | ".join(f"frames/s {s}" for s in sizes) + " |",
-            "|---|" + "---|" * len(sizes),
-        ]
-        for n in names:
-            lines.append(f"| {n} | " + " | ".join(_fmt(results["speed"][s].get(n), 2) for s in sizes) + " |")
-        lines.append("")
-        stages = results.get("stages", {})
-        rows = [(size, name, st) for size, per in stages.items() for name, st in per.items() if st]
-        if rows:
-            keys = sorted({k for _, _, st in rows for k in st})
-            lines += [
-                "Per-stage time of lecinpaint (`Engine.stage_times`, ms per frame):",
-                "",
-                "| system | size | " + " | ".join(keys) + " |",
-                "|---|---|" + "---|" * len(keys),
-            ]
-            for size, name, st in rows:
-                cells = " | ".join(_fmt(1000 * st.get(k, 0.0), 1) for k in keys)
-                lines.append(f"| {name} | {size} | {cells} |")
-            lines.append("")
-        if "stages" in plots:
-            lines += [f"![time per stage]({rel}/{plots['stages']})", ""]
-
+        lines += _speed(results, plots, rel)
     if results.get("memory"):
-        lines += [
-            "## Memory",
-            "",
-            _MEMORY,
-            "",
-            "| system | 1x | 4x | growth |",
-            "|---|---|---|---|",
-        ]
-        for name, r in results["memory"].items():
-            n1 = int(r["frames_1x"])
-            lines.append(
-                f"| {name} | {_fmt(r['1x'], 0)} ({n1} f) | {_fmt(r['4x'], 0)} ({4 * n1} f) | "
-                f"{r['4x'] - r['1x']:+.0f} |"
-            )
-        lines.append("")
+        lines += _memory(results)
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text("\n".join(lines) + "\n")
 

@@ -164,6 +164,9 @@ class Y4MHeader:
 
     def with_rate(self, rate: Fraction) -> Y4MHeader:
         """A copy with another frame rate (the ``F`` token replaced in place)."""
+        if not self.tokens:
+            # A header built from its fields writes them all, F included, from the fields themselves.
+            return replace(self, rate=rate)
         f = f"F{rate.numerator}:{rate.denominator}"
         tokens = tuple(f if t.startswith("F") else t for t in self.tokens)
         if not any(t.startswith("F") for t in tokens):

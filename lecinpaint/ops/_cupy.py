@@ -64,6 +64,8 @@ NAME_EXPRESSIONS: tuple[str, ...] = tuple(
 
 NVRTC_OPTIONS: tuple[str, ...] = ("-std=c++17",)
 
+# The launching functions, marked "pragma: no cover (CUDA)", need a GPU; tests/ops/test_cupy.py runs
+# them against the CPU kernels where one is present. Source assembly and checks are covered everywhere.
 _THREADS = 256
 _MAX_BLOCKS = 65536
 _CTYPE = {torch.float32: "float", torch.float64: "double"}
@@ -129,7 +131,7 @@ def _cupy():
 
 
 @functools.lru_cache(maxsize=None)
-def _module():
+def _module():  # pragma: no cover (CUDA: cupy compiles for the current device)
     """The compiled RawModule (compiled per device by cupy on first use, cached on disk by cupy)."""
     cupy = _cupy()
     return cupy.RawModule(
@@ -137,7 +139,7 @@ def _module():
     )
 
 
-def _arr(t: Tensor):
+def _arr(t: Tensor):  # pragma: no cover (CUDA)
     """A cupy view of a CUDA tensor's memory (zero-copy, through __cuda_array_interface__)."""
     return _cupy().asarray(t.detach())
 
@@ -146,7 +148,7 @@ def _blocks(items: int, per_block: int = _THREADS) -> int:
     return max(1, min(_MAX_BLOCKS, (items + per_block - 1) // per_block))
 
 
-def _launch(name: str, device: torch.device, blocks: int, args: tuple) -> None:
+def _launch(name: str, device: torch.device, blocks: int, args: tuple) -> None:  # pragma: no cover (CUDA)
     cupy = _cupy()
     index = device.index if device.index is not None else torch.cuda.current_device()
     stream = torch.cuda.current_stream(index)
@@ -167,7 +169,7 @@ def _check_float(op: str, t: Tensor) -> str:
     return _CTYPE[t.dtype]
 
 
-def resample2d_forward(input: Tensor, flow: Tensor) -> Tensor:
+def resample2d_forward(input: Tensor, flow: Tensor) -> Tensor:  # pragma: no cover (CUDA)
     t = _check_float("resample2d", input)
     N, C, H, W = input.shape
     out = torch.empty_like(input, memory_format=torch.contiguous_format)
@@ -179,7 +181,9 @@ def resample2d_forward(input: Tensor, flow: Tensor) -> Tensor:
     return out
 
 
-def resample2d_backward(grad_output: Tensor, input: Tensor, flow: Tensor) -> tuple[Tensor, Tensor]:
+def resample2d_backward(  # pragma: no cover (CUDA)
+    grad_output: Tensor, input: Tensor, flow: Tensor,
+) -> tuple[Tensor, Tensor]:
     t = _check_float("resample2d", input)
     N, C, H, W = input.shape
     grad_input = torch.zeros(input.shape, dtype=input.dtype, device=input.device)
@@ -192,7 +196,7 @@ def resample2d_backward(grad_output: Tensor, input: Tensor, flow: Tensor) -> tup
     return grad_input, grad_flow
 
 
-def channelnorm_forward(input: Tensor) -> Tensor:
+def channelnorm_forward(input: Tensor) -> Tensor:  # pragma: no cover (CUDA)
     t = _check_float("channelnorm", input)
     N, C, H, W = input.shape
     out = torch.zeros((N, 1, H, W), dtype=input.dtype, device=input.device)
@@ -204,7 +208,9 @@ def channelnorm_forward(input: Tensor) -> Tensor:
     return out
 
 
-def channelnorm_backward(grad_output: Tensor, input: Tensor, output: Tensor) -> Tensor:
+def channelnorm_backward(  # pragma: no cover (CUDA)
+    grad_output: Tensor, input: Tensor, output: Tensor,
+) -> Tensor:
     t = _check_float("channelnorm", input)
     N, C, H, W = input.shape
     grad_input = torch.empty(input.shape, dtype=input.dtype, device=input.device)
@@ -216,7 +222,7 @@ def channelnorm_backward(grad_output: Tensor, input: Tensor, output: Tensor) -> 
     return grad_input
 
 
-def flow_warp(src: Tensor, flow: Tensor, mode: int) -> tuple[Tensor, Tensor]:
+def flow_warp(src: Tensor, flow: Tensor, mode: int) -> tuple[Tensor, Tensor]:  # pragma: no cover (CUDA)
     """mode 0 nearest (any dtype, bits copied), 1 bilinear (src of the flow's floating dtype)."""
     tf = _check_float("flow_warp", flow)
     N, C, H, W = src.shape
@@ -239,7 +245,9 @@ def flow_warp(src: Tensor, flow: Tensor, mode: int) -> tuple[Tensor, Tensor]:
     return out, valid
 
 
-def flow_consistency(flow_ts: Tensor, flow_st: Tensor, threshold: float) -> tuple[Tensor, Tensor, Tensor]:
+def flow_consistency(  # pragma: no cover (CUDA)
+    flow_ts: Tensor, flow_st: Tensor, threshold: float,
+) -> tuple[Tensor, Tensor, Tensor]:
     import numpy as np
 
     t = _check_float("flow_consistency", flow_ts)
@@ -271,7 +279,7 @@ def _as_float(t: Tensor) -> Tensor:
     return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
-def correlation_forward(
+def correlation_forward(  # pragma: no cover (CUDA)
     input1: Tensor, input2: Tensor, pad_size: int, kernel_size: int, max_displacement: int, stride1: int,
     stride2: int,
 ) -> Tensor:
@@ -295,8 +303,10 @@ def correlation_forward(
     return out.to(dtype)
 
 
-def correlation_backward(grad_output: Tensor, input1: Tensor, input2: Tensor, pad_size: int, kernel_size: int,
-                         max_displacement: int, stride1: int, stride2: int) -> tuple[Tensor, Tensor]:
+def correlation_backward(  # pragma: no cover (CUDA)
+    grad_output: Tensor, input1: Tensor, input2: Tensor, pad_size: int, kernel_size: int,
+    max_displacement: int, stride1: int, stride2: int,
+) -> tuple[Tensor, Tensor]:
     """Gradients of correlation_forward for both inputs, (N, C, H, W) each."""
     dtype = input1.dtype
     a, b, g = _as_float(input1), _as_float(input2), _as_float(grad_output)

@@ -57,7 +57,7 @@ def backend_for(t: torch.Tensor) -> str:
             return "compiled"
         warn_fallback_once("the compiled extension lecinpaint._C is not available: " + _load()[1])
         return "fallback"
-    if t.device.type == "cuda":
+    if t.device.type == "cuda":  # pragma: no cover (CUDA: the selection for GPU tensors needs a GPU)
         if has_cuda_kernels():
             return "compiled"
         if _cupy_usable():

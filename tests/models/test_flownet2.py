@@ -120,10 +120,13 @@ def _reference_forward(net: FlowNet2, img0: torch.Tensor, img1: torch.Tensor) ->
         warped = ref_resample2d(x1, flow)
         return torch.cat((x0, x1, warped, flow / 20.0, ref_channelnorm(x0 - warped)), 1)
 
-    fc = bil(net.flownetc(x) * 20.0)
-    fs1 = bil(net.flownets_1(stage_input(fc)) * 20.0)
-    fs2 = near(net.flownets_2(stage_input(fs1)) * 20.0)
-    fsd = near(net.flownets_d(x) / 20.0)
+    # The sub-networks too are the functional references, run on the model's weights: nothing of the
+    # model's own forward code is used.
+    sd = net.state_dict()
+    fc = bil(functional_flownetc(sd, "flownetc.", x) * 20.0)
+    fs1 = bil(functional_flownets(sd, "flownets_1.", stage_input(fc)) * 20.0)
+    fs2 = near(functional_flownets(sd, "flownets_2.", stage_input(fs1)) * 20.0)
+    fsd = near(functional_flownetsd(sd, "flownets_d.", x) / 20.0)
     fin = torch.cat(
         (
             x0,
@@ -136,7 +139,7 @@ def _reference_forward(net: FlowNet2, img0: torch.Tensor, img1: torch.Tensor) ->
         ),
         1,
     )
-    return net.flownetfusion(fin)
+    return functional_fusion(sd, "flownetfusion.", fin)
 
 
 def test_forward_matches_reference_composition(net: FlowNet2) -> None:
