@@ -14,6 +14,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lecinpaint.segmentation import MEDIAPIPE_VARIANTS
+
 __all__ = [
     "UserError",
     "add_engine_options",
@@ -26,6 +28,7 @@ __all__ = [
 ]
 
 PROG = "lecinpaint"
+SEGMENTER_NAMES = ("mediapipe", *(f"mediapipe:{v}" for v in MEDIAPIPE_VARIANTS), "deeplabv3", "fcn")
 
 
 class UserError(Exception):
@@ -57,8 +60,10 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     passed on (see :func:`engine_settings`).
     """
     g = parser.add_argument_group("engine options (defaults: the built-in tier, no downloads)")
-    g.add_argument("--segmenter", choices=("mediapipe", "deeplabv3", "fcn"),
-                   help="person segmenter (default mediapipe; deeplabv3/fcn need torchvision checkpoints)")
+    g.add_argument("--segmenter", choices=SEGMENTER_NAMES, metavar="NAME",
+                   help="person segmenter: mediapipe (default: the whole-lecturer stage, also "
+                        "mediapipe:lecturer), mediapipe:lecturer-pose, the bare models mediapipe:selfie, "
+                        "mediapipe:pose, mediapipe:combined; deeplabv3/fcn need torchvision checkpoints")
     g.add_argument("--segmenter-weights", metavar="PATH",
                    help="checkpoint file or folder for --segmenter deeplabv3/fcn")
     g.add_argument("--masks", metavar="PATH",

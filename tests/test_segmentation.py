@@ -226,3 +226,21 @@ def test_torchvision_segmenter_from_saved_random_weights(kind: str, weights_dir:
 def test_torchvision_segmenter_missing_weights_is_a_clear_error(weights_dir: Path) -> None:
     with pytest.raises(FileNotFoundError, match="deeplabv3_resnet101_coco-586e9e4e.pth"):
         make_segmenter("deeplabv3", weights=str(weights_dir / "absent.pth"))
+
+
+def test_every_segmenter_name_of_the_front_ends_is_known_to_the_factory() -> None:
+    from lecinpaint.cli import SEGMENTER_NAMES
+    from lecinpaint.lecturer import LecturerSegmenter
+
+    for name in SEGMENTER_NAMES:
+        if name in ("deeplabv3", "fcn"):
+            continue  # need checkpoints: tested above with saved random weights
+        seg = make_segmenter(name)
+        try:
+            prob = seg(np.full((48, 64, 3), 200, np.uint8))
+            assert prob.shape == (48, 64) and prob.dtype == np.float32
+            # The default and "lecturer" variants are the whole-lecturer stage; the others bare models.
+            assert isinstance(seg, LecturerSegmenter) == (name in ("mediapipe", "mediapipe:lecturer",
+                                                                    "mediapipe:lecturer-pose"))
+        finally:
+            seg.close()
