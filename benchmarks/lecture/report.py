@@ -347,6 +347,11 @@ def write_report(results: dict[str, Any], pictures: dict[str, Any], md_path: Pat
         lines += _speed(results, plots, rel)
     if results.get("memory"):
         lines += _memory(results)
+    # The whole-lecturer section comes from its own run (benchmarks.lecture.segmentation --publish),
+    # saved next to the pictures; its picture paths are relative to the report's folder.
+    segmentation = pic_dir / "segmentation.md"
+    if segmentation.is_file():
+        lines += segmentation.read_text().splitlines() + [""]
     md_path.parent.mkdir(parents=True, exist_ok=True)
     md_path.write_text("\n".join(lines) + "\n")
 
