@@ -159,7 +159,8 @@ class _Terminated(BaseException):
 def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s models\n       %(prog)s example OUTPUT",
+        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s batch INPUT... -o OUTDIR [options]\n"
+              "       %(prog)s models\n       %(prog)s example OUTPUT",
         description="Remove the lecturer from a lecture video: file in, file out (runs ffmpeg).",
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -513,12 +514,18 @@ def _example(argv: list[str]) -> int:
     return 0
 
 
+def _batch(argv: list[str]) -> int:
+    from lecinpaint.batch.command import main as batch_main  # Ray stays optional: imported on use
+
+    return batch_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``lecinpaint`` command; returns the exit status (0 ok, 1 error, 2 usage, 130/143 signal)."""
     import signal
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"models": _models, "example": _example}
+    commands = {"models": _models, "example": _example, "batch": _batch}
     func = commands.get(argv[0]) if argv else None
 
     def on_term(signum: int, frame: Any) -> None:
