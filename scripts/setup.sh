@@ -63,11 +63,11 @@ PYV="$("$VPY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]
 
 # --- Python dependencies ---------------------------------------------------------------------------
 REQ_STAMP=.venv/.lecinpaint-deps
-REQ_HASH="$(cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-16)-$PYV"
+REQ_HASH="$(cat requirements.txt requirements-dev.txt requirements-ray.txt | sha256sum | cut -c1-16)-$PYV"
 if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$REQ_HASH" ]; then
   log "installing Python dependencies"
   "$VPY" -m pip install -q "setuptools>=64" wheel
-  "$VPY" -m pip install -q -r requirements.txt -r requirements-dev.txt
+  "$VPY" -m pip install -q -r requirements.txt -r requirements-dev.txt -r requirements-ray.txt
   if [ "$PYV" != 3.11 ]; then
     "$VPY" -m pip install -q -r requirements-vs.txt || log "VapourSynth could not be installed; its front end is skipped"
   fi
