@@ -146,14 +146,21 @@ def main(argv: list[str]) -> int:
         gpu=device.startswith("cuda"),
         settings_hash=fingerprint({"engine": settings, "encoding": encoding, "masks": str(masks)}),
     )
+    from lecinpaint.cli import _Terminated
+
     try:
-        results = run_batch(sources, opts)
+        results, elapsed = run_batch(sources, opts)
     except ConnectionError as exc:
         raise UserError(f"cannot reach the Ray cluster at {args.address!r}: {exc}") from None
+    except (KeyboardInterrupt, _Terminated) as exc:
+        # Unlike a single file, a batch keeps what it finished: say so, and how to go on.
+        error(f"{'interrupted' if isinstance(exc, KeyboardInterrupt) else 'terminated'}; the finished "
+              "outputs are kept, the unfinished ones discarded; run the same command again to go on")
+        return 130 if isinstance(exc, KeyboardInterrupt) else 143
     for r in results:
         if r.status == "failed":
             error(f"{r.source.input}: {r.reason}")
-    print(summary_table(results), flush=True)
+    print(summary_table(results, elapsed), flush=True)
     failed = bool(problems) or any(r.status == "failed" for r in results)
     if not args.quiet:
         log(f"outputs in {str(outdir)!r}")

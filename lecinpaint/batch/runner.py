@@ -95,8 +95,9 @@ def _connect(ray: Any, opts: BatchOptions) -> None:
         ray.init(address=opts.address, logging_level=logging.WARNING, log_to_driver=False)
         return
     cpus = os.cpu_count() or 1
-    ray.init(num_cpus=max(cpus, opts.workers or 1), include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    # address="local": always a new cluster of our own, never one that happens to run on this machine.
+    ray.init(address="local", num_cpus=max(cpus, opts.workers or 1), include_dashboard=False,
+             logging_level=logging.WARNING, log_to_driver=False)
 
 
 def _default_workers(ray: Any, opts: BatchOptions) -> int:
@@ -107,8 +108,9 @@ def _default_workers(ray: Any, opts: BatchOptions) -> int:
     return max(1, int(res.get("CPU", 1)))
 
 
-def run_batch(sources: list[Source], opts: BatchOptions) -> list[VideoResult]:
-    """Process ``sources``; return one :class:`VideoResult` per source, in order.
+def run_batch(sources: list[Source], opts: BatchOptions) -> tuple[list[VideoResult], float]:
+    """Process ``sources``; return one :class:`VideoResult` per source, in order, and the seconds the
+    work took (from the first task handed out to the last result; the cluster's start is not counted).
 
     Raises:
         ImportError: Ray is not installed (the message says how to install it).
@@ -131,17 +133,19 @@ def run_batch(sources: list[Source], opts: BatchOptions) -> list[VideoResult]:
         else:
             todo.append(r)
     if not todo:
-        return results
+        return results, 0.0
 
     ray = import_ray()
     _connect(ray, opts)
     work = Path(tempfile.mkdtemp(prefix="run-", dir=_state_dir(opts.outdir)))
     try:
+        t0 = time.perf_counter()
         _Scheduler(ray, opts, todo, work).run()
+        elapsed = time.perf_counter() - t0
     finally:
         shutil.rmtree(work, ignore_errors=True)
         ray.shutdown()
-    return results
+    return results, elapsed
 
 
 def _state_dir(outdir: Path) -> Path:
@@ -313,8 +317,12 @@ def _first_line(exc: BaseException) -> str:
     return lines[-1] if lines else type(exc).__name__
 
 
-def summary_table(results: list[VideoResult]) -> str:
-    """The end-of-run table: file, frames, frames/s, status (one row per input, then the total)."""
+def summary_table(results: list[VideoResult], elapsed: float = 0.0) -> str:
+    """The end-of-run table: file, frames, frames/s, status (one row per input, then the total).
+
+    A file's frames/s is its frames over the time from its first task to its output; the total's is
+    all frames over ``elapsed``, the batch's throughput.
+    """
     rows = [("file", "frames", "frames/s", "status")]
     total_frames = 0
     for r in results:
@@ -331,5 +339,6 @@ def summary_table(results: list[VideoResult]) -> str:
     ok = sum(r.status == "ok" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = sum(r.status == "failed" for r in results)
-    lines.append(f"{ok} done ({total_frames} frames), {skipped} skipped, {failed} failed")
+    rate = f" in {elapsed:.1f} s, {total_frames / elapsed:.2f} frames/s" if elapsed > 0 and total_frames else ""
+    lines.append(f"{ok} done ({total_frames} frames{rate}), {skipped} skipped, {failed} failed")
     return "\n".join(lines)
