@@ -63,10 +63,6 @@ class Worker:
         self.encoding = dict(encoding)
 
     # ---------------------------------------------------------------------------------------------
-    def ping(self) -> int:
-        """The worker's process id (the runner waits for every worker to be up)."""
-        return os.getpid()
-
     def prepare(self, source: str, masks: str | None, chunk_seconds: float | None,
                 preroll_seconds: float) -> dict[str, Any]:
         """Probe a video, list its frames' timestamps, check its masks, and cut it into chunks.

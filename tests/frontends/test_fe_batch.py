@@ -97,6 +97,7 @@ def test_batch_broken_input_then_rerun_skips(tmp_path: Path) -> None:
     # No partial file anywhere, the work folder is gone, the records are there.
     state = out / ".lecinpaint-batch"
     assert sorted(p.name for p in state.iterdir()) == ["a.mkv.done.json", "b.mkv.done.json"]
+    assert not [p for p in out.rglob("*") if "partial" in p.name]
     # The results equal the single-file command's, frame for frame.
     ref_dir = tmp_path / "ref"
     ref_dir.mkdir()
@@ -105,22 +106,21 @@ def test_batch_broken_input_then_rerun_skips(tmp_path: Path) -> None:
         got = _frames(out / clip.name)
         assert got.shape == ref.shape and np.array_equal(got, ref)
 
-    # Again: the finished outputs are skipped (by their records), untouched; the broken one fails again.
+    # Again: a finished output is skipped (by its record), untouched; one whose record is gone is not
+    # taken for finished (nor overwritten without -y); the broken one fails again.
+    (state / "b.mkv.done.json").unlink()
     stamps = {p.name: p.stat().st_mtime_ns for p in [*out.glob("*.mkv"), *state.iterdir()]}
     res = _run(*args)
     assert res.returncode == 1, res.stderr
     rows = {ln.split()[0]: ln for ln in res.stdout.splitlines()[1:-1]}
-    assert "skipped" in rows["a.mkv"] and "skipped" in rows["b.mkv"] and "failed" in rows["broken.mkv"]
+    assert "skipped" in rows["a.mkv"] and "failed" in rows["broken.mkv"]
+    assert "failed" in rows["b.mkv"] and "use -y" in rows["b.mkv"]
     assert {p.name: p.stat().st_mtime_ns for p in [*out.glob("*.mkv"), *state.iterdir()]} == stamps
-
-    # A finished-looking file without its record is not taken for finished.
-    (state / "b.mkv.done.json").unlink()
-    res = _run("batch", str(b), "-o", str(out), "--masks", str(src / "masks" / "b"), *ENGINE_ARGS, *LOSSLESS)
-    assert res.returncode == 1 and "use -y" in res.stderr, res.stderr
     res = _run("batch", str(b), "-o", str(out), "-y", "--masks", str(src / "masks" / "b"), *ENGINE_ARGS,
                *LOSSLESS)
     assert res.returncode == 0, res.stderr
     assert (state / "b.mkv.done.json").exists()
+    assert out.joinpath("b.mkv").stat().st_mtime_ns != stamps["b.mkv"]
 
 
 def test_chunked_equals_single_pass(tmp_path: Path) -> None:
