@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import subprocess
@@ -72,7 +73,7 @@ def main() -> int:
                 print(f"{name:6s} workers {workers}: {frames} frames, {fps:.2f} frames/s "
                       f"(command {wall:.1f} s with the cluster's start)", file=sys.stderr)
     if args.out:
-        meta = dict(machine=platform.node(), cpus=__import__("os").cpu_count(), python=platform.python_version())
+        meta = dict(machine=platform.node(), cpus=os.cpu_count(), python=platform.python_version())
         Path(args.out).write_text(json.dumps(dict(meta=meta, results=rows), indent=1))
     return 0
 

@@ -65,7 +65,8 @@ def _run(worker: Worker, clip: Path, masks: Path | None, chunk: float | None, pr
     for c in prep["plan"].chunks:
         target = work / f"part{c.index:04d}.mkv"
         res = worker.run_chunk(dict(
-            input=str(clip), masks=None if masks is None else str(masks), info=prep["info"], plan=prep["plan"],
+            input=str(clip), masks=None if masks is None else str(masks), info=prep["info"],
+            plan=prep["plan"],
             chunk=c, target=str(target), final=False, out_rate=prep["out_rate"], expected=c.stop - c.start,
             key=str(c.index), progress=None))
         if not res["ok"]:
@@ -94,9 +95,11 @@ def main() -> int:
     cases: list[tuple[str, list[np.ndarray], list[np.ndarray] | None, float]] = []
     for script in args.scripts.split(","):
         for cam in args.cameras.split(","):
-            clip = make_clip(0, size=(w, h), n_frames=int(args.seconds * fps), camera=cam, script=script, fps=fps)
+            clip = make_clip(0, size=(w, h), n_frames=int(args.seconds * fps), camera=cam, script=script,
+                             fps=fps)
             samples = list(clip.samples())
-            cases.append((f"lecture {script} {cam}", [s.frame for s in samples], [s.gt_mask for s in samples], fps))
+            cases.append((f"lecture {script} {cam}", [s.frame for s in samples],
+                          [s.gt_mask for s in samples], fps))
     if args.whiteboard:
         d = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "whiteboard_lecture" / "frames"
         files = sorted(d.glob("*.jpg")) or sorted(d.glob("*.png"))
@@ -114,7 +117,8 @@ def main() -> int:
             mpath = folder / "masks" if masks is not None else None
             wk = masked_worker if masks is not None else worker
             ref, t_single = _run(wk, clip, mpath, None, 0.0, folder)
-            print(f"{name}: {len(ref)} frames, single pass {len(ref) / t_single:.1f} frames/s", file=sys.stderr)
+            print(f"{name}: {len(ref)} frames, single pass {len(ref) / t_single:.1f} frames/s",
+                  file=sys.stderr)
             for pre in prerolls:
                 got, t = _run(wk, clip, mpath, args.chunk, pre, folder)
                 scores = [psnr(a, b) for a, b in zip(ref, got)]

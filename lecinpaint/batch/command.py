@@ -46,7 +46,8 @@ def parser() -> argparse.ArgumentParser:
         description="Remove the lecturer from many lecture videos, in parallel on Ray "
                     "(a local cluster by default, or any cluster by --address).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="video files, folders (the videos inside) or globs")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="video files, folders (the videos inside) or globs")
     p.add_argument("-o", "--outdir", required=True, help="output folder (created if missing)")
     p.add_argument("--ext", help="output container, e.g. mp4 or mkv (default: the input's own)")
     p.add_argument("-y", "--overwrite", action="store_true", help="redo outputs that are already finished")
@@ -56,7 +57,8 @@ def parser() -> argparse.ArgumentParser:
                    help="join this Ray cluster: auto, HOST:PORT or ray://HOST:PORT "
                         "(default: start a local cluster for this run)")
     r.add_argument("--workers", type=int, metavar="N",
-                   help="engine workers (default: one per CPU, or per GPU with --device cuda)")
+                   help="engine workers (default: one per CPU, or one per GPU with --device cuda, "
+                        "or with auto on a cluster that has GPUs)")
     r.add_argument("--chunk", type=float, metavar="SECONDS",
                    help="cut each video into chunks of this length, processed in parallel and joined")
     r.add_argument("--preroll", type=float, default=10.0, metavar="SECONDS",
@@ -138,12 +140,13 @@ def main(argv: list[str]) -> int:
         Config(**{k: v for k, v in settings.items() if k != "segmenter" or v != "masks"})
     except (ValueError, TypeError) as exc:
         raise UserError(str(exc)) from None
-    encoding = {k: getattr(args, k) for k in ("codec", "crf", "preset", "pix_fmt", "audio_codec", "encoder_args")}
+    encoding = {k: getattr(args, k)
+                for k in ("codec", "crf", "preset", "pix_fmt", "audio_codec", "encoder_args")}
     device = str(settings.get("device", "auto"))
     opts = BatchOptions(
         outdir=outdir, settings=settings, encoding=encoding, address=args.address, workers=args.workers,
         chunk=args.chunk, preroll=args.preroll, overwrite=args.overwrite, quiet=args.quiet,
-        gpu=device.startswith("cuda"),
+        gpu=device.startswith("cuda"), auto_device=device == "auto",
         settings_hash=fingerprint({"engine": settings, "encoding": encoding, "masks": str(masks)}),
     )
     from lecinpaint.cli import _Terminated

@@ -52,7 +52,8 @@ class BatchOptions:
     preroll: float = 10.0
     overwrite: bool = False
     quiet: bool = False
-    gpu: bool = False
+    gpu: bool = False  # each worker asks Ray for a GPU (--device cuda)
+    auto_device: bool = False  # --device auto: a GPU per worker where the cluster has GPUs
     settings_hash: str = ""
 
 
@@ -165,6 +166,10 @@ class _Scheduler:
         self.videos = videos
         self.work = work
         self.progress = ray.remote(num_cpus=0)(_Progress).remote()
+        if opts.auto_device and not opts.gpu and ray.cluster_resources().get("GPU", 0) >= 1:
+            # "auto" picks CUDA where a worker sees a GPU: without asking Ray for one, every worker of
+            # a node would land on the same GPU.
+            opts.gpu = True
         self.actor_cls = ray.remote(Worker).options(
             num_cpus=1, num_gpus=1 if opts.gpu else 0, max_restarts=3, max_task_retries=3)
         self.max_workers = opts.workers or _default_workers(ray, opts)
@@ -278,7 +283,8 @@ class _Scheduler:
             task = ChunkTask(
                 input=str(v.source.input), masks=None if v.source.masks is None else str(v.source.masks),
                 info=v.info, plan=plan, chunk=c, target=str(target), final=single, out_rate=v.out_rate,
-                expected=_kept(reducer, c.start, c.stop), key=f"{v.source.output.name}#{c.index}", progress=self.progress)
+                expected=_kept(reducer, c.start, c.stop), key=f"{v.source.output.name}#{c.index}",
+                progress=self.progress)
             self.normal.append(("chunk", v, task))
         self._grow(len(self.normal) + len(self.urgent) + len(self.inflight))
 
@@ -339,6 +345,8 @@ def summary_table(results: list[VideoResult], elapsed: float = 0.0) -> str:
     ok = sum(r.status == "ok" for r in results)
     skipped = sum(r.status == "skipped" for r in results)
     failed = sum(r.status == "failed" for r in results)
-    rate = f" in {elapsed:.1f} s, {total_frames / elapsed:.2f} frames/s" if elapsed > 0 and total_frames else ""
+    rate = ""
+    if elapsed > 0 and total_frames:
+        rate = f" in {elapsed:.1f} s, {total_frames / elapsed:.2f} frames/s"
     lines.append(f"{ok} done ({total_frames} frames{rate}), {skipped} skipped, {failed} failed")
     return "\n".join(lines)
