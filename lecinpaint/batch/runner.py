@@ -223,7 +223,7 @@ class _Scheduler:
             if v.status == "failed":
                 continue
             actor = self.idle.popleft()
-            if v.started is None:
+            if v.started is None and kind == "chunk":  # the file's clock: from its first frame's task
                 v.started = time.perf_counter()
             if kind == "prepare":
                 ref = actor.prepare.remote(*payload)
@@ -245,6 +245,8 @@ class _Scheduler:
             self._grow(len(self.actors) + 1)
             return
         self.idle.append(actor)
+        if v.status == "failed":  # another task of this video failed: nothing more to do for it
+            return
         if not res.get("ok"):
             self._fail(v, res.get("reason", "unknown error"))
             return
