@@ -93,8 +93,8 @@ def main() -> int:
     fps = 24.0
     prerolls = [float(v) for v in args.prerolls.split(",")]
     cases: list[tuple[str, list[np.ndarray], list[np.ndarray] | None, float]] = []
-    for script in args.scripts.split(","):
-        for cam in args.cameras.split(","):
+    for script in filter(None, args.scripts.split(",")):  # --scripts "": the real clip only
+        for cam in filter(None, args.cameras.split(",")):
             clip = make_clip(0, size=(w, h), n_frames=int(args.seconds * fps), camera=cam, script=script,
                              fps=fps)
             samples = list(clip.samples())
