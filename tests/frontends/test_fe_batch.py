@@ -44,6 +44,9 @@ def _clip(folder: Path, name: str, n: int, *, reverse: bool = False,
           audio: bool = False) -> tuple[Path, Path]:
     """A clip of the moving-block scene (``n`` frames at 25 fps) and its mask folder ``masks/<stem>/``."""
     frames, masks, _ = scene(96, 64, n)
+    # A band above the "lecturer" whose grey level changes every frame: a chunk off by one frame, or a
+    # frame lost or doubled at a join, shows there (the rest of the result is the static background).
+    frames[:, :12] = ((np.arange(n) * 40) % 256).astype(np.uint8)[:, None, None, None]
     if reverse:
         frames, masks = frames[::-1].copy(), masks[::-1].copy()
     out = folder / name
