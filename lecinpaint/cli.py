@@ -174,8 +174,8 @@ class _Terminated(BaseException):
 def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s models [--download NAME]\n"
-              "       %(prog)s example OUTPUT",
+        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s batch INPUT... -o OUTDIR [options]\n"
+              "       %(prog)s models [--download NAME]\n       %(prog)s example OUTPUT",
         description="Remove the lecturer from a lecture video: file in, file out (runs ffmpeg).",
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -509,6 +509,12 @@ def _video_suffixes() -> tuple[str, ...]:
     return VIDEO_SUFFIXES
 
 
+def _batch(argv: list[str]) -> int:
+    from lecinpaint.batch.command import main as batch_main  # Ray stays optional: imported on use
+
+    return batch_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``lecinpaint`` command; returns the exit status (0 ok, 1 error, 2 usage, 130/143 signal)."""
     import signal
@@ -516,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     from lecinpaint.cli_tools import example_command, models_command
 
-    commands = {"models": models_command, "example": example_command}
+    commands = {"models": models_command, "example": example_command, "batch": _batch}
     func = commands.get(argv[0]) if argv else None
 
     def on_term(signum: int, frame: Any) -> None:

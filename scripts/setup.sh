@@ -75,11 +75,11 @@ PYV="$("$VPY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]
 
 # --- Python dependencies ---------------------------------------------------------------------------
 REQ_STAMP=.venv/.lecinpaint-deps
-REQ_HASH="$(cat requirements.txt requirements-dev.txt requirements-vs.txt | sha256sum | cut -c1-16)-$PYV"
+REQ_HASH="$(cat requirements.txt requirements-dev.txt requirements-vs.txt requirements-ray.txt | sha256sum | cut -c1-16)-$PYV"
 if [ "$(cat "$REQ_STAMP" 2>/dev/null)" != "$REQ_HASH" ]; then
   log "installing Python dependencies"
   "$VPY" -m pip install -q "setuptools>=64" wheel
-  "$VPY" -m pip install -q -r requirements.txt -r requirements-dev.txt
+  "$VPY" -m pip install -q -r requirements.txt -r requirements-dev.txt -r requirements-ray.txt
   # Exactly one OpenCV: an older set-up installed opencv-python next to mediapipe's opencv-contrib-python,
   # two distributions writing one cv2 package. Remove it and restore the contrib build's files.
   if "$VPY" -m pip show -q opencv-python >/dev/null 2>&1; then

@@ -1,0 +1,256 @@
+"""The work of a batch: per-video prepare, per-chunk inpainting, joining the chunks of a video.
+
+:class:`Worker` is a plain class (it does not import Ray): the runner turns it into a Ray actor, so that
+each worker process builds the engine once and then serves many tasks. Every method returns a result
+dict and never raises for a problem with one input: a broken file is a result with ``ok=False`` and a
+one-line ``reason``, and the other videos go on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lecinpaint.batch.decode import FrameTimes, decode_range, frame_times
+from lecinpaint.batch.plan import Chunk, VideoPlan, plan_chunks, rolls
+
+__all__ = ["Worker", "ChunkTask"]
+
+
+class ChunkTask(dict):
+    """What a chunk task needs (a dict, so that it pickles plainly): ``input``, ``masks``, ``info``,
+    ``plan`` (:class:`VideoPlan`), ``chunk`` (:class:`Chunk`), ``target`` (the file to write: the final
+    encoding for a video in one chunk, a lossless part otherwise), ``final`` (bool), ``out_rate``,
+    ``expected`` (output frames of the chunk), ``key`` and ``progress`` (an object with
+    ``report.remote(key, frames_done)``, a Ray actor handle, or None)."""
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(s.strip() for s in str(exc).strip().splitlines()) or type(exc).__name__
+    return text if len(text) < 400 else text[:397] + "..."
+
+
+class Worker:
+    """One engine, reused for every task this process gets.
+
+    Args:
+        settings: ``Config`` keyword arguments (as from ``cli.engine_settings``), without the input's
+            frame rate; ``fps`` (a frame-rate reduction) is applied here, per video, so that it counts
+            frames from the start of the video and not from the start of a chunk.
+        encoding: the encoding options (``codec``, ``crf``, ``preset``, ``pix_fmt``, ``audio_codec``,
+            ``encoder_args``), as the ``lecinpaint`` command takes them.
+    """
+
+    def __init__(self, settings: dict[str, Any], encoding: dict[str, Any]) -> None:
+        from lecinpaint.cli import make_engine
+
+        settings = dict(settings)
+        self.fps: Fraction | None = settings.pop("fps", None)
+        settings.pop("input_fps", None)
+        settings.pop("mask_source", None)
+        self.uses_masks = settings.get("segmenter") == "masks"
+        if self.uses_masks:
+            # Masks are handed to run() per chunk (from the chunk's first frame); the segmenter named here
+            # is never loaded, and no mask stabiliser runs (the same path as `--masks` in one pass).
+            settings.update(segmenter="mediapipe", stabilize=0)
+        self.engine = make_engine(settings)
+        self.encoding = dict(encoding)
+
+    # ---------------------------------------------------------------------------------------------
+    def prepare(self, source: str, masks: str | None, chunk_seconds: float | None,
+                preroll_seconds: float) -> dict[str, Any]:
+        """Probe a video, list its frames' timestamps, check its masks, and cut it into chunks.
+
+        This is the once-per-video step whose product (:class:`VideoPlan`) every chunk of the video
+        receives; a product of a first pass over the video belongs in ``VideoPlan.shared`` too.
+        """
+        from lecinpaint.io.ffmpeg import probe
+
+        try:
+            info = probe(source)
+            times = frame_times(source)
+            if masks is not None:
+                _check_masks(masks, info)
+            rate = info.rate
+            out_rate = rate if self.fps is None else min(self.fps, rate)
+            ratio = float(rate / out_rate)
+            lookahead = self.engine.lookahead + 1
+            pre = int(round(preroll_seconds * float(out_rate)))
+            pre_in, post_in = rolls(pre, lookahead, ratio)
+            chunk_frames = None if chunk_seconds is None else max(1, int(round(chunk_seconds * float(rate))))
+            chunks = plan_chunks(times.count, chunk_frames, pre_in, post_in)
+            out_frames = sum(_kept(self._reducer(rate), c.start, c.stop) for c in chunks)
+            plan = VideoPlan(times.count, chunks, shared={"times": times})
+        except Exception as exc:  # a broken input: reported, the batch goes on
+            return {"ok": False, "reason": _one_line(exc)}
+        return {"ok": True, "info": info, "plan": plan, "out_frames": out_frames, "out_rate": out_rate}
+
+    def _reducer(self, rate: Fraction) -> Any:
+        if self.fps is None or self.fps >= rate:
+            return None
+        from lecinpaint.masks import FrameRateReducer
+
+        return FrameRateReducer(rate, self.fps)
+
+    # ---------------------------------------------------------------------------------------------
+    def run_chunk(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Inpaint one chunk and write it to ``task['target']`` (through a temporary file).
+
+        Decodes the chunk with its pre-roll and post-roll, runs the engine over all of it, and keeps
+        the output frames of the chunk proper. A video in one chunk is encoded straight into its final
+        form; a chunk of a longer video becomes a lossless RGB part (FFV1) for :meth:`join`.
+        """
+        from lecinpaint.cli import UserError, _decode_filter
+        from lecinpaint.io.ffmpeg import FrameEncoder
+
+        t0 = time.perf_counter()
+        info = task["info"]
+        plan: VideoPlan = task["plan"]
+        chunk: Chunk = task["chunk"]
+        target = Path(task["target"])
+        tmp = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
+        encoder = None
+        frames = None
+        try:
+            times: FrameTimes = plan.shared["times"]
+            reducer = self._reducer(info.rate)
+            keep = (lambda i: True) if reducer is None else reducer.keep
+            frames = decode_range(task["input"], info, times, chunk.decode_start, chunk.decode_stop,
+                                  vf=_decode_filter(info))
+            kept_idx: list[int] = []
+
+            def kept_frames() -> Any:
+                for i, f in enumerate(frames, chunk.decode_start):
+                    if keep(i):
+                        kept_idx.append(i)
+                        yield f
+
+            mask_iter = None
+            if task["masks"] is not None:
+                mask_iter = _masks_from(task["masks"], chunk.decode_start, chunk.decode_stop, keep)
+            if task["final"]:
+                cmd = self._final_cmd(task["input"], info, task["out_rate"], tmp)
+            else:
+                cmd = _part_cmd(info, task["out_rate"], tmp)
+            encoder = FrameEncoder(cmd, (info.height, info.width, 3))
+            written = 0
+            last_report = 0.0
+            progress = task.get("progress")  # an object with report.remote(key, frames), or None
+            for k, out in enumerate(self.engine.run(kept_frames(), masks=mask_iter)):
+                i = kept_idx[k]
+                if chunk.start <= i < chunk.stop:
+                    encoder.write(np.asarray(out, dtype=np.uint8))
+                    written += 1
+                    now = time.perf_counter()
+                    if progress is not None and now - last_report > 0.5:
+                        progress.report.remote(task["key"], written)
+                        last_report = now
+                elif i >= chunk.stop:
+                    # The post-roll's own outputs are not needed: its frames only served as lookahead.
+                    break
+            expected = task["expected"]
+            if written != expected:
+                raise UserError(f"frames {chunk.start}..{chunk.stop - 1}: decoded {written} output frames, "
+                                f"expected {expected} (the file ends early or is damaged)")
+            encoder.close()
+            encoder = None
+            os.replace(tmp, target)
+            if progress is not None:
+                progress.report.remote(task["key"], written)
+            return {"ok": True, "frames": written, "seconds": time.perf_counter() - t0}
+        except Exception as exc:
+            return {"ok": False, "reason": _one_line(exc)}
+        finally:
+            if frames is not None:
+                frames.close()  # stops the decoder when the post-roll was cut short
+            if encoder is not None:
+                encoder.abort()
+            tmp.unlink(missing_ok=True)
+
+    def join(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Encode a video's lossless parts, in order, into one file with the source's other streams.
+
+        One encoder over all the parts: the joins are frame-exact (no duplicated or missing frame) and
+        invisible (no encoder restart, one GOP structure, one rate control).
+        """
+        from lecinpaint.io.ffmpeg import FrameEncoder, decode_rgb, probe
+
+        t0 = time.perf_counter()
+        info = task["info"]
+        target = Path(task["target"])
+        tmp = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
+        encoder = None
+        try:
+            encoder = FrameEncoder(self._final_cmd(task["input"], info, task["out_rate"], tmp),
+                                   (info.height, info.width, 3))
+            n = 0
+            for part in task["parts"]:
+                for frame in decode_rgb(part, probe(part)):
+                    encoder.write(frame)
+                    n += 1
+            if n != task["expected"]:
+                raise RuntimeError(f"joining the chunks gave {n} frames, expected {task['expected']}")
+            encoder.close()
+            encoder = None
+            os.replace(tmp, target)
+            return {"ok": True, "frames": n, "seconds": time.perf_counter() - t0}
+        except Exception as exc:
+            return {"ok": False, "reason": _one_line(exc)}
+        finally:
+            if encoder is not None:
+                encoder.abort()
+            tmp.unlink(missing_ok=True)
+
+    def _final_cmd(self, source: str, info: Any, rate: Fraction, tmp: Path) -> list[str]:
+        from lecinpaint.cli import _encoder_cmd
+
+        args = argparse.Namespace(input=source, **self.encoding)
+        return _encoder_cmd(args, info, Fraction(rate), tmp, tmp)
+
+
+def _part_cmd(info: Any, rate: Fraction, tmp: Path) -> list[str]:
+    """A lossless RGB part: FFV1 with planar RGB keeps every bit of the engine's output."""
+    from lecinpaint.io.ffmpeg import find_program
+
+    r = Fraction(rate)
+    return [find_program("ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+            "-s", f"{info.width}x{info.height}", "-r", f"{r.numerator}/{r.denominator}", "-i", "-",
+            "-c:v", "ffv1", "-level", "3", "-pix_fmt", "gbrp", str(tmp)]
+
+
+def _kept(reducer: Any, start: int, stop: int) -> int:
+    if reducer is None:
+        return stop - start
+    return sum(1 for i in range(start, stop) if reducer.keep(i))
+
+
+def _check_masks(path: str, info: Any) -> None:
+    from lecinpaint.masks import MaskSource
+
+    src = MaskSource(path)
+    src.check_size(info.height, info.width)
+
+
+def _masks_from(path: str, start: int, stop: int, keep: Any) -> Any:
+    """Masks ``start .. stop-1`` of a mask source, those of kept frames only (in step with the frames)."""
+    from lecinpaint.masks import MaskSource
+
+    src = MaskSource(path)
+    if src.files is not None:  # a folder: open only the chunk's images
+        src.files = src.files[start:stop]
+        base = start
+        it = iter(src)
+    else:  # a mask video: small and lossless, read from its start
+        base = 0
+        it = iter(src)
+    for i, m in enumerate(it, base):
+        if i >= stop:
+            break
+        if i >= start and keep(i):
+            yield m
