@@ -106,6 +106,11 @@ class Engine:
         self.lookahead = stab + self._completion.lookahead + config.lookahead
         self.pass_times = {"first": 0.0, "second": 0.0}
         self.plate: Plate | None = None
+        # A plate file is read now, so that a missing or damaged file is an error before any frame.
+        p = config.plate
+        self._plate_given: Plate | None = (
+            (None if p in ("auto", "off") else load_plate(p)) if isinstance(p, str) else p
+        )
 
     # ------------------------------------------------------------------------------------------------
     def output_rate(self, rate: Fraction | float | int | str) -> Fraction:
@@ -166,12 +171,6 @@ class Engine:
 
         return FrameRateReducer(self._input_rate, cfg.fps).keep
 
-    def _given_plate(self) -> Plate | None:
-        p = self.config.plate
-        if isinstance(p, str):
-            return None if p in ("auto", "off") else load_plate(p)
-        return p
-
     def _run(self, frames, masks, progress, with_masks, start):
         from lecinpaint.masks import MaskSource
 
@@ -179,7 +178,7 @@ class Engine:
         keep = self._keep()
         mask_source = masks if masks is not None else (MaskSource(cfg.mask_source) if cfg.segmenter == "masks"
                                                        else None)
-        plate = self._given_plate()
+        plate = self._plate_given
         two_pass = plate is None and cfg.plate == "auto" and readable_twice(frames)
         old_threads = torch.get_num_threads()
         with contextlib.ExitStack() as stack:

@@ -10,12 +10,14 @@ Registration. The camera's motion is a translation per frame, measured by phase 
 grey images with the hole blanked (:class:`CameraTracker`): it follows static, shaking and slowly panning
 cameras. The plate lives on a canvas larger than the frame by a margin; frame ``k`` sits at the integer
 offset ``offsets[k]`` on it. A pan that leaves the margin starts a new *segment* whose canvas is the old
-one shifted (what overlaps is kept), so memory stays one canvas whatever the pan's length. Where
+one shifted (what overlaps is kept); the last few canvases stay open, so that what is first seen later
+(when the lecturer walks off during a pan) still reaches the frames before, and memory stays a few
+canvases whatever the pan's length. Where
 registration fails (a cut, fast motion, a zoom: a weak correlation peak, too large a step or a large
 residual after alignment) the plate restarts: a new segment begins, with nothing in it, and nothing seen
 before the failure is used after it. :attr:`Plate.failures` counts those frames so that the run can say so.
 
-Memory: the live state is one canvas (uint8 RGB) and one time map (int32); finished segments are kept
+Memory: the live state is a few canvases (uint8 RGB) and time maps (int32); finished segments are kept
 zlib-compressed in memory (a board compresses well, and a segment ends only at a cut, a registration
 failure or a pan past the margin), and three integers per frame say which segment and offset a frame
 uses.
@@ -28,6 +30,7 @@ File format (``lecinpaint plate INPUT -o PLATE``, read by ``--plate PLATE``): a 
                "frames", "margin", "segments", "failures"}``
 ``frames``     int32 ``(N, 3)``: per frame, segment index, offset y and offset x on the segment's canvas
 ``thumb``      float32 ``(18, 32)``: the first frame in grey at 32x18, to recognise the video
+``cuts``       int32 ``(C,)``: the frames where registration failed (a new shot starts there)
 ``seg<i>_rgb`` uint8 ``(H + 2m, W + 2m, 3)``: segment ``i``'s canvas
 ``seg<i>_t``   int32 ``(H + 2m, W + 2m)``: the frame where each canvas pixel was first seen
                (``UNKNOWN`` = never)
@@ -60,6 +63,7 @@ __all__ = [
     "PlateBuilder",
     "PlateError",
     "apply_light",
+    "fit_light",
     "load_plate",
     "relight",
     "thumbnail",
@@ -93,8 +97,9 @@ class CameraTracker:
     camera has moved by ``rebase`` of the width. Registration fails (returns None, and the tracker starts
     over from this frame) when fewer than ``min_inliers`` of the background agree with the median within
     a pixel (a zoom, a cut, parallax), the step since the previous frame is larger than ``max_step`` of the
-    width (fast motion), or the aligned frames still differ by more than ``max_residual`` grey levels on
-    average (a cut).
+    width (fast motion), or the aligned frames still differ (a cut): by more than ``max_residual`` grey
+    levels on average after a gain correction, or, where both have structure, with a correlation under
+    0.5.
 
     ``push(frame, hole)`` returns the frame's position ``(x, y)`` in full-resolution pixels relative to the
     shot's first frame: ``frame(p) = first(p - position)``.
@@ -114,6 +119,7 @@ class CameraTracker:
         self.max_residual = float(max_residual)
         self.rebase = float(rebase)
         self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._before = np.zeros(2)  # the position before the last one
         self._ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (grey, background, position)
         self._last = np.zeros(2)
         self._scale = 1.0
@@ -127,7 +133,9 @@ class CameraTracker:
         size = (max(32, int(round(w * s))), max(32, int(round(h * s))))
         self._scale = size[0] / w
         grey = cv2.resize(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), size, interpolation=cv2.INTER_AREA)
-        bg = cv2.resize(hole.view(np.uint8) * 255, size, interpolation=cv2.INTER_AREA) == 0
+        small_hole = cv2.resize(hole.view(np.uint8) * 255, size, interpolation=cv2.INTER_AREA)
+        # DIS's patches (8 px) next to the hole see the lecturer: their flow is not the camera's.
+        bg = cv2.dilate(small_hole, np.ones((9, 9), np.uint8)) == 0
         return grey, bg
 
     def push(self, frame: np.ndarray, hole: np.ndarray) -> tuple[float, float] | None:
@@ -136,13 +144,16 @@ class CameraTracker:
         if self._ref is None:
             self._ref = (grey, bg, np.zeros(2))
             self._last = np.zeros(2)
+            self._before = np.zeros(2)
             return (0.0, 0.0)
         rgrey, rbg, rpos = self._ref
-        flow = self._dis.calc(rgrey, grey, None)  # ref(p) ~ cur(p + flow(p))
+        # DIS starts from the displacement predicted at constant velocity: it then corrects a pixel or
+        # two, where from zero it would lose a pan of several pixels per frame.
+        guess = (2 * self._last - self._before - rpos) * s
+        init = np.empty(grey.shape + (2,), np.float32)
+        init[..., 0], init[..., 1] = guess[0], guess[1]
+        flow = self._dis.calc(rgrey, grey, init)  # ref(p) ~ cur(p + flow(p))
         both = rbg & bg
-        b = 2
-        both[:b] = both[-b:] = False
-        both[:, :b] = both[:, -b:] = False
         fail = both.sum() < 0.05 * both.size
         if not fail:
             sub = both[::2, ::2]  # every other pixel: plenty for a median, a quarter of the cost
@@ -154,14 +165,32 @@ class CameraTracker:
             fail = inliers < self.min_inliers or step > self.max_step * grey.shape[1]
         if not fail:
             m = np.float32([[1, 0, d[0]], [0, 1, d[1]]])
-            back = cv2.warpAffine(grey, m, grey.shape[::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            residual = float(np.abs(back[both].astype(np.float32) - rgrey[both]).mean())
-            fail = residual > self.max_residual
+            # back(p) = current(p + d), which should be the reference.
+            back = cv2.warpAffine(grey, m, grey.shape[::-1], flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                  borderMode=cv2.BORDER_REPLICATE)
+            # Compared where both frames show background and the shifted frame has no replicated border.
+            b = int(np.ceil(np.abs(d).max())) + 2
+            inner = both.copy()
+            inner[:b] = inner[-b:] = False
+            inner[:, :b] = inner[:, -b:] = False
+            x, r = back[inner].astype(np.float32), rgrey[inner].astype(np.float32)
+            if x.size < 64:
+                fail = True
+            else:
+                # The light may change (a dimmer, the exposure): a gain is not a cut.
+                x *= float(r.mean()) / max(float(x.mean()), 1e-3)
+                fail = float(np.abs(x - r).mean()) > self.max_residual
+                # Two low-contrast scenes can be close in level: where both have structure, it must match.
+                sx, sr = float(x.std()), float(r.std())
+                if not fail and min(sx, sr) > 4.0:
+                    ncc = float(((x - x.mean()) * (r - r.mean())).mean()) / (sx * sr)
+                    fail = ncc < 0.5
         if fail:
             self._ref = (grey, bg, np.zeros(2))
             self._last = np.zeros(2)
+            self._before = np.zeros(2)
             return None
-        self._last = pos
+        self._before, self._last = self._last, pos
         if np.abs(d).max() > self.rebase * grey.shape[1]:
             self._ref = (grey, bg, pos)
         return (float(pos[0]), float(pos[1]))
@@ -182,7 +211,7 @@ class Plate:
         shape: ``(H, W)`` of the video's frames.
         margin: the canvas' margin in pixels on each side.
         frames: int32 ``(N, 3)``: per frame, its segment and its offset ``(y, x)`` on the segment's canvas.
-        failures: frames where camera registration failed (the plate restarted there).
+        failures: frames where camera registration failed (the plate restarted there; see :meth:`cut`).
         thumb: the first frame's fingerprint (:func:`thumbnail`).
     """
 
@@ -194,6 +223,7 @@ class Plate:
         segments: list[_Segment],
         failures: int,
         thumb: np.ndarray,
+        cuts: Any = (),
     ) -> None:
         self.shape = (int(shape[0]), int(shape[1]))
         self.margin = int(margin)
@@ -202,9 +232,15 @@ class Plate:
         self.failures = int(failures)
         self.thumb = thumb
         self._open: tuple[int, np.ndarray, np.ndarray] | None = None  # the one decompressed segment
+        self._cuts = set(int(c) for c in cuts)
 
     def __len__(self) -> int:
         return int(self.frames.shape[0])
+
+    def cut(self, k: int) -> bool:
+        """True where frame ``k`` starts a new shot (registration failed between k-1 and k): nothing may
+        be carried from frame k-1 into frame k."""
+        return k in self._cuts
 
     @property
     def n_segments(self) -> int:
@@ -230,19 +266,36 @@ class Plate:
         h, w = self.shape
         return rgb[oy : oy + h, ox : ox + w], tm[oy : oy + h, ox : ox + w]
 
-    def check_first(self, frame: np.ndarray) -> None:
-        """Raise :class:`PlateError` unless ``frame`` (the video's first frame) is the plate's video's."""
+    def check_first(self, frame: np.ndarray, hole: np.ndarray | None = None) -> None:
+        """Raise :class:`PlateError` unless ``frame``, the video's first frame (``hole``: its lecturer),
+        is the plate's video's: same size, and the same board where the plate saw it in that frame."""
         h, w = frame.shape[:2]
         if (h, w) != self.shape:
             raise PlateError(
                 f"plate: made for {self.shape[1]}x{self.shape[0]} frames, but the video is {w}x{h}; "
                 "make the plate from this video (lecinpaint plate INPUT -o PLATE)"
             )
-        diff = float(np.abs(thumbnail(frame) - self.thumb).mean())
-        if diff > _THUMB_TOLERANCE:
+        view = self.view(0)
+        use = None
+        if view is not None:
+            use = (view[1] != UNKNOWN) & _grid(h, w, 2)
+            if hole is not None:
+                use &= ~hole
+        if use is not None and use.sum() >= 64:
+            a = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)[use].astype(np.float32)
+            b = cv2.cvtColor(np.ascontiguousarray(view[0]), cv2.COLOR_RGB2GRAY)[use].astype(np.float32)
+            a *= float(b.mean()) / max(float(a.mean()), 1e-3)  # the plate keeps its own light
+        else:
+            a, b = thumbnail(frame).reshape(-1), self.thumb.reshape(-1)
+        diff = float(np.abs(a - b).mean())
+        # Where both have structure, it must match too: two low-contrast scenes can be close in level.
+        sa, sb = float(a.std()), float(b.std())
+        corr = float(((a - a.mean()) * (b - b.mean())).mean() / (sa * sb)) if min(sa, sb) > 4.0 else 1.0
+        if diff > _THUMB_TOLERANCE or corr < 0.7:
             raise PlateError(
-                f"plate: made from another video (its first frame differs by {diff:.1f} grey levels on "
-                "average); make the plate from this video (lecinpaint plate INPUT -o PLATE)"
+                f"plate: made from another video (its first frame differs: {diff:.1f} grey levels on "
+                f"average, correlation {corr:.2f}); make the plate from this video "
+                "(lecinpaint plate INPUT -o PLATE)"
             )
 
     # ------------------------------------------------------------------------------------------------
@@ -263,6 +316,7 @@ class Plate:
             "header": np.array(json.dumps(header)),
             "frames": self.frames.astype(np.int32),
             "thumb": self.thumb.astype(np.float32),
+            "cuts": np.array(sorted(self._cuts), dtype=np.int32),
         }
         for i in range(self.n_segments):
             rgb, tm = self._canvas(i)
@@ -299,6 +353,7 @@ def load_plate(path: str | Path) -> Plate:
             margin, nseg = int(header["margin"]), int(header["segments"])
             frames = np.asarray(z["frames"], dtype=np.int32)
             thumb = np.asarray(z["thumb"], dtype=np.float32)
+            cuts = np.asarray(z["cuts"], dtype=np.int32).reshape(-1)
             segs = []
             for i in range(nseg):
                 rgb = np.ascontiguousarray(z[f"seg{i}_rgb"], dtype=np.uint8)
@@ -313,7 +368,14 @@ def load_plate(path: str | Path) -> Plate:
     if n and (frames[:, 0].min() < 0 or frames[:, 0].max() >= nseg or frames[:, 1:].min() < 0
               or frames[:, 1].max() > 2 * margin or frames[:, 2].max() > 2 * margin):
         raise PlateError(f"plate: {str(p)!r} is damaged (offsets outside the canvas)")
-    return Plate((h, w), margin, frames, segs, int(header.get("failures", 0)), thumb)
+    return Plate((h, w), margin, frames, segs, int(header.get("failures", 0)), thumb, cuts)
+
+
+def _grid(h: int, w: int, step: int = 4) -> np.ndarray:
+    """Every ``step``-th pixel in both directions: a subsample for fits that need a few thousand."""
+    g = np.zeros((h, w), bool)
+    g[::step, ::step] = True
+    return g
 
 
 class PlateBuilder:
@@ -330,75 +392,115 @@ class PlateBuilder:
             camera may wander before the canvas is re-centred.
     """
 
-    def __init__(self, shape: tuple[int, int], margin: int | None = None) -> None:
+    def __init__(self, shape: tuple[int, int], margin: int | None = None, live: int = 4) -> None:
         h, w = shape
         self.shape = (int(h), int(w))
         self.margin = int(margin if margin is not None else max(8, round(max(h, w) / 8)))
-        m = self.margin
-        self._rgb = np.zeros((h + 2 * m, w + 2 * m, 3), np.uint8)
-        self._time = np.full((h + 2 * m, w + 2 * m), UNKNOWN, np.int32)
-        self._origin = np.array([m, m], dtype=np.float64)  # (y, x) of the shot's first frame on the canvas
-        self._pos = self._origin.copy()  # (y, x) of the current frame's origin on the canvas
+        self.live = max(1, int(live))
+        self._origin = np.array([self.margin] * 2, dtype=np.float64)  # shot's first frame on the canvas
         self._frames: list[tuple[int, int, int]] = []
-        self._segments: list[_Segment] = []
+        self._done: list[_Segment] = []  # segments no frame will write to again, compressed
+        # The segments still written to: (canvas, time map, shift to the newest canvas's coordinates).
+        self._live: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         self._thumb: np.ndarray | None = None
+        self._cuts: list[int] = []
         self.failures = 0
+        self._open_segment(None)
 
-    def _close_segment(self) -> None:
-        self._segments.append(
-            _Segment(zlib.compress(self._rgb.tobytes(), 1), zlib.compress(self._time.tobytes(), 1))
-        )
+    def _canvas_shape(self) -> tuple[int, int]:
+        return self.shape[0] + 2 * self.margin, self.shape[1] + 2 * self.margin
 
-    def _recentre(self) -> None:
-        """Start a new segment on a canvas centred on the frame, keeping what overlaps."""
-        m = self.margin
-        sy, sx = (int(round(v)) - m for v in self._pos)
-        self._close_segment()
-        rgb = np.zeros_like(self._rgb)
-        tm = np.full_like(self._time, UNKNOWN)
-        ch, cw = tm.shape
-        # new[q] = old[q + s] where both are on the canvas.
-        ys, yd = (sy, 0) if sy >= 0 else (0, -sy)
-        xs, xd = (sx, 0) if sx >= 0 else (0, -sx)
-        hh, ww = ch - abs(sy), cw - abs(sx)
-        if hh > 0 and ww > 0:
-            rgb[yd : yd + hh, xd : xd + ww] = self._rgb[ys : ys + hh, xs : xs + ww]
-            tm[yd : yd + hh, xd : xd + ww] = self._time[ys : ys + hh, xs : xs + ww]
-        self._rgb, self._time = rgb, tm
-        self._pos -= (sy, sx)
-        self._origin -= (sy, sx)
+    def _open_segment(self, shift: tuple[int, int] | None) -> None:
+        """A new canvas. ``shift``: it continues the newest one moved by ``(sy, sx)`` (a re-centring: it
+        starts with what overlaps, and the older canvases keep receiving); None: a new shot."""
+        ch, cw = self._canvas_shape()
+        rgb = np.zeros((ch, cw, 3), np.uint8)
+        tm = np.full((ch, cw), UNKNOWN, np.int32)
+        if shift is None:
+            while self._live:
+                self._retire()
+        else:
+            sy, sx = shift
+            old_rgb, old_t, _ = self._live[-1]
+            ys, yd = (sy, 0) if sy >= 0 else (0, -sy)  # new[q] = old[q + s] where both exist
+            xs, xd = (sx, 0) if sx >= 0 else (0, -sx)
+            hh, ww = ch - abs(sy), cw - abs(sx)
+            if hh > 0 and ww > 0:
+                rgb[yd : yd + hh, xd : xd + ww] = old_rgb[ys : ys + hh, xs : xs + ww]
+                tm[yd : yd + hh, xd : xd + ww] = old_t[ys : ys + hh, xs : xs + ww]
+            # A point at q on the new canvas is at q + shift + (its older shift) on an older one.
+            self._live = [(r, t, d + (sy, sx)) for r, t, d in self._live]
+            while len(self._live) >= self.live:
+                self._retire()
+        self._live.append((rgb, tm, np.zeros(2, np.int64)))
+
+    def _retire(self) -> None:
+        rgb, tm, _ = self._live.pop(0)
+        self._done.append(_Segment(zlib.compress(rgb.tobytes(), 1), zlib.compress(tm.tobytes(), 1)))
 
     def push(self, frame: np.ndarray, hole: np.ndarray, position: tuple[float, float] | None) -> None:
         if self._thumb is None:
             self._thumb = thumbnail(frame)
+        k = len(self._frames)
         if position is None:
             self.failures += 1
-            self._close_segment()
-            self._rgb[:] = 0
-            self._time[:] = UNKNOWN
+            self._cuts.append(k)
+            self._open_segment(None)
             self._origin[:] = self.margin
             position = (0.0, 0.0)
-        k = len(self._frames)
         # The scene moved by d since the shot's first frame: the frame's origin is d before it.
-        self._pos = self._origin - (position[1], position[0])
-        oy, ox = (int(round(v)) for v in self._pos)
+        pos = self._origin - (position[1], position[0])
+        oy, ox = (int(round(v)) for v in pos)
         if not (0 <= oy <= 2 * self.margin and 0 <= ox <= 2 * self.margin):
-            self._recentre()
-            oy, ox = (int(round(v)) for v in self._pos)
+            sy, sx = oy - self.margin, ox - self.margin
+            self._open_segment((sy, sx))
+            self._origin -= (sy, sx)
+            oy, ox = oy - sy, ox - sx
+        coef = None
+        for i, (rgb, tm, d) in enumerate(reversed(self._live)):
+            coef = self._write(rgb, tm, oy + int(d[0]), ox + int(d[1]), frame, hole, k, coef, first=i == 0)
+        self._frames.append((len(self._done) + len(self._live) - 1, oy, ox))
+
+    def _write(self, rgb, tm, oy, ox, frame, hole, k, coef, first):
+        """Write what ``frame`` shows for the first time onto one canvas (clipped to it); returns the
+        light correction it used, which the older canvases reuse."""
         h, w = self.shape
-        region_t = self._time[oy : oy + h, ox : ox + w]
-        new = (region_t == UNKNOWN) & ~hole
-        self._rgb[oy : oy + h, ox : ox + w][new] = frame[new]
+        ch, cw = tm.shape
+        y0, x0 = max(oy, 0), max(ox, 0)
+        y1, x1 = min(oy + h, ch), min(ox + w, cw)
+        if y1 <= y0 or x1 <= x0:
+            return coef
+        region_t = tm[y0:y1, x0:x1]
+        region = rgb[y0:y1, x0:x1]
+        fy, fx = y0 - oy, x0 - ox
+        f = frame[fy : fy + y1 - y0, fx : fx + x1 - x0]
+        hl = hole[fy : fy + y1 - y0, fx : fx + x1 - x0]
+        known = region_t != UNKNOWN
+        new = ~known & ~hl
+        if not new.any():
+            return coef
+        if first and known.any():
+            # The plate keeps one light (its first frame's): what is new is brought to it, so that a
+            # pixel first seen under other light matches its neighbours, and the engine relights it all.
+            coef = fit_light(frame, rgb[oy : oy + h, ox : ox + w], (tm[oy : oy + h, ox : ox + w] != UNKNOWN)
+                             & ~hole & _grid(h, w))
+        vals = f[new]
+        if coef is not None and not np.allclose(coef, [[1, 0, 0]] * 3, atol=1e-6):
+            yy, xx = np.nonzero(new)
+            idx = (yy + fy) * w + (xx + fx)
+            vals = np.clip(np.rint(vals / np.maximum(_gain(idx, w, h, coef), 1e-3)), 0, 255).astype(np.uint8)
+        region[new] = vals
         region_t[new] = k
-        self._frames.append((len(self._segments), oy, ox))
+        return coef
 
     def finish(self) -> Plate:
         """The plate (the builder is spent)."""
-        self._close_segment()
+        while self._live:
+            self._retire()
         frames = np.asarray(self._frames, dtype=np.int32).reshape(-1, 3)
         h, w = self.shape
         thumb = self._thumb if self._thumb is not None else np.zeros((_THUMB[1], _THUMB[0]), np.float32)
-        return Plate((h, w), self.margin, frames, self._segments, self.failures, thumb)
+        return Plate((h, w), self.margin, frames, self._done, self.failures, thumb, self._cuts)
 
 
 PLATED = -(1 << 29)
@@ -408,25 +510,18 @@ past or the lookahead beats it, it beats image inpainting, and the engine reads 
 for the next frame instead of carrying a value whose lighting ages."""
 
 
-def relight(
-    frame: np.ndarray, hole: np.ndarray, plate_rgb: np.ndarray, plate_time: np.ndarray, ring: int
-) -> np.ndarray | None:
-    """How the light changed between the plate and ``frame``, near the hole.
+def fit_light(frame: np.ndarray, plate_rgb: np.ndarray, usable: np.ndarray) -> np.ndarray | None:
+    """How the light changed from the plate to ``frame``, over the ``usable`` pixels (both show board).
 
-    Fits, per channel, ``frame ≈ (a + b x + c y) * plate`` over the board pixels within ``ring`` pixels
-    of the hole that both show (least squares, refitted once without the pixels that disagree by more
-    than three median deviations: new writing, the lecturer's fringe). A slowly varying gain is what a
-    lecture room's light does (clouds, a dimmer, the camera's exposure) between the moment the plate saw a
-    pixel and now.
+    Fits, per channel, ``frame ≈ (a + b x + c y) * plate`` (least squares, refitted once without the
+    pixels that disagree by more than three median deviations: new writing, the lecturer's fringe). A
+    slowly varying gain is what a lecture room's light does (clouds, a dimmer, the camera's exposure).
 
     Returns the coefficients, float64 ``(3, 3)`` (channel x (a, b, c), x and y in units of the frame's
-    width and height), or None when fewer than 64 pixels are usable (then the plate is used as is).
+    width and height), or None when fewer than 64 pixels are usable.
     """
-    from lecinpaint.masks import dilate
-
-    h, w = hole.shape
-    near = dilate(hole, ring) & ~hole & (plate_time != UNKNOWN)
-    ys, xs = np.nonzero(near)
+    h, w = usable.shape
+    ys, xs = np.nonzero(usable)
     if ys.size < 64:
         return None
     if ys.size > 20000:  # plenty for 9 unknowns: a regular subsample keeps it cheap at 4K
@@ -450,12 +545,24 @@ def relight(
     return coef
 
 
+def relight(
+    frame: np.ndarray, hole: np.ndarray, plate_rgb: np.ndarray, plate_time: np.ndarray, ring: int
+) -> np.ndarray | None:
+    """:func:`fit_light` over the board within ``ring`` pixels of the hole: the light near the hole."""
+    from lecinpaint.masks import dilate
+
+    return fit_light(frame, plate_rgb, dilate(hole, ring) & ~hole & (plate_time != UNKNOWN))
+
+
+def _gain(idx: np.ndarray, width: int, height: int, coef: np.ndarray) -> np.ndarray:
+    u = (idx % width) / max(width - 1, 1)
+    v = (idx // width) / max(height - 1, 1)
+    return coef[:, 0][None] + coef[:, 1][None] * u[:, None] + coef[:, 2][None] * v[:, None]
+
+
 def apply_light(values: np.ndarray, idx: np.ndarray, width: int, height: int, coef: np.ndarray | None) -> np.ndarray:
     """Plate ``values`` ``(M, 3)`` uint8 at flat pixel indices ``idx``, relit by :func:`relight`'s
     coefficients; uint8."""
     if coef is None:
         return values
-    u = (idx % width) / max(width - 1, 1)
-    v = (idx // width) / max(height - 1, 1)
-    gain = coef[:, 0][None] + coef[:, 1][None] * u[:, None] + coef[:, 2][None] * v[:, None]
-    return np.clip(np.rint(values * gain), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(values * _gain(idx, width, height, coef)), 0, 255).astype(np.uint8)

@@ -85,6 +85,7 @@ class RunState:
         self.plate_frames = 0  # frames where the plate gave pixels
         self.board = cfg.board_fill
         self.plate_past_end = False
+        self.cuts: set[int] = set()
 
     def start_shape(self, shape: tuple[int, int]) -> None:
         from lecinpaint.masks import default_dilation
@@ -100,7 +101,7 @@ class RunState:
         if self.shape == (0, 0):
             self.start_shape(r.frame.shape[:2])
         if self.check_plate and self.plate is not None:
-            self.plate.check_first(r.frame)
+            self.plate.check_first(r.frame, r.mask)
             self.check_plate = False
         t0 = time.perf_counter()
         hole = dilate(r.mask, self.radius) if self.radius else r.mask.copy()
@@ -109,7 +110,11 @@ class RunState:
             self.originals[r.index] = r.frame[hole]
         pair = None
         prep = None
-        if self.prev is not None and (self.prev[2].any() or hole.any()):
+        # Across a cut (the first pass saw the camera's registration fail) nothing is carried over.
+        cut = self.plate is not None and self.plate.cut(self.start + r.index)
+        if cut:
+            self.cuts.add(r.index)
+        if self.prev is not None and not cut and (self.prev[2].any() or hole.any()):
             pair, prep = self._pair(r.frame, hole)
         self.completion_pass(r, hole, pair)
         self.prev = (r.index, r.frame, hole, prep)
@@ -210,6 +215,9 @@ class RunState:
         t0 = time.perf_counter()
         hole_np = self.holes.pop(p.index)
         self._track_camera(self.motion.pop(p.index, (0.0, 0.0)))
+        if p.index in self.cuts and self.memory is not None:
+            self.cuts.discard(p.index)
+            self.memory.reset()
         values, src = self._weak_sources(p, p.values, p.src)
         t1 = time.perf_counter()
         times["fill"] += t1 - t0

@@ -52,10 +52,8 @@ def readable_twice(frames: Any) -> bool:
     """True for sources that give the same frames to a second ``iter()`` (see the module docstring)."""
     if isinstance(frames, (str, os.PathLike, VideoFile)):
         return True
-    try:
-        return iter(frames) is not frames and not isinstance(frames, Iterator)
-    except TypeError:
-        return False
+    # Not by calling iter(): for some sources that is costly (it may start a decoder).
+    return isinstance(frames, Iterable) and not isinstance(frames, Iterator)
 
 
 class MaskCache:
