@@ -111,6 +111,7 @@ class Engine:
         self._plate_given: Plate | None = (
             (None if p in ("auto", "off") else load_plate(p)) if isinstance(p, str) else p
         )
+        self._plate_override: Plate | None = None
 
     # ------------------------------------------------------------------------------------------------
     def output_rate(self, rate: Fraction | float | int | str) -> Fraction:
@@ -171,43 +172,75 @@ class Engine:
 
         return FrameRateReducer(self._input_rate, cfg.fps).keep
 
-    def _run(self, frames, masks, progress, with_masks, start):
-        from lecinpaint.masks import MaskSource
-
-        cfg = self.config
-        keep = self._keep()
-        mask_source = masks if masks is not None else (MaskSource(cfg.mask_source) if cfg.segmenter == "masks"
-                                                       else None)
-        plate = self._plate_given
-        two_pass = plate is None and cfg.plate == "auto" and readable_twice(frames)
-        old_threads = torch.get_num_threads()
+    def build_plate(self, frames: Iterable[np.ndarray] | str | os.PathLike[str],
+                    masks: Iterable[np.ndarray] | None = None) -> Plate:
+        """The first pass alone: segmentation (or ``masks``) and camera motion over ``frames``, and the
+        first-seen plate they give (``Plate.save`` writes it; ``use_plate`` or ``Config.plate`` use it).
+        Frames are dropped for ``fps`` as ``run`` drops them."""
+        if isinstance(frames, (str, os.PathLike)):
+            frames = VideoFile(frames)
         with contextlib.ExitStack() as stack:
-            if cfg.threads is not None:
-                torch.set_num_threads(cfg.threads)
-                stack.callback(torch.set_num_threads, old_threads)
-            seg = None
-            if mask_source is None:
-                seg = Segmentation(self)
-                stack.callback(seg.close)
+            self._threads(stack)
+            ready = self._intake(stack, frames, masks, self._keep())
+            t0 = time.perf_counter()
+            plate = first_pass(self, ready)
+            self.pass_times = {"first": time.perf_counter() - t0, "second": 0.0}
+        self._report(plate)
+        self.plate = plate
+        return plate
+
+    def use_plate(self, plate: Plate | None) -> None:
+        """Use ``plate`` in the runs that follow (instead of ``Config.plate``); None: back to the config."""
+        self._plate_override = plate
+
+    def _intake(self, stack: contextlib.ExitStack, frames: Any, masks: Any, keep: Any,
+                cache: MaskCache | None = None) -> Iterator[Ready]:
+        """read -> segment (or the given masks, or the first pass's ``cache``); ``stack`` frees the
+        segmenter when the run ends."""
+        cfg = self.config
+        if cache is not None:
+            return with_cached_masks(read(frames, None, keep, self.stage_times), cache)
+        if masks is None and cfg.segmenter == "masks":
+            from lecinpaint.masks import MaskSource
+
+            masks = MaskSource(cfg.mask_source)  # type: ignore[arg-type]
+        items = read(frames, None if masks is None else iter(masks), keep, self.stage_times)
+        if masks is not None:
+            return _given(items)
+        seg = Segmentation(self)
+        stack.callback(seg.close)
+        return seg.stream(items)
+
+    def _threads(self, stack: contextlib.ExitStack) -> None:
+        """``Config.threads`` for the run; ``stack`` restores PyTorch's setting when it ends."""
+        if self.config.threads is not None:
+            stack.callback(torch.set_num_threads, torch.get_num_threads())
+            torch.set_num_threads(self.config.threads)
+
+    def _report(self, plate: Plate) -> None:
+        if plate.failures:
+            log.warning("plate: camera registration failed at %d of %d frames (a cut, fast motion or a "
+                        "zoom); the plate restarts there and nothing seen before is used after",
+                        plate.failures, len(plate))
+
+    def _run(self, frames, masks, progress, with_masks, start):
+        keep = self._keep()
+        plate = self._plate_override if self._plate_override is not None else self._plate_given
+        two_pass = plate is None and self.config.plate == "auto" and readable_twice(frames)
+        with contextlib.ExitStack() as stack:
+            self._threads(stack)
             t0 = time.perf_counter()
             cache = None
             if two_pass:
                 cache = stack.enter_context(MaskCache())
-                items = read(frames, _iter_or_none(mask_source), keep, self.stage_times)
-                plate = first_pass(self, seg.stream(items) if seg is not None else _given(items), cache)
-                if plate.failures:
-                    log.warning("plate: camera registration failed at %d of %d frames (a cut, fast motion or "
-                                "a zoom); the plate restarts there and nothing seen before is used after",
-                                plate.failures, len(plate))
+                plate = first_pass(self, self._intake(stack, frames, masks, keep), cache)
+                self._report(plate)
             self.plate = plate
             t1 = time.perf_counter()
             self.pass_times = {"first": t1 - t0, "second": 0.0}
-            if cache is not None:
-                ready = with_cached_masks(read(frames, None, keep, self.stage_times), cache)
-            else:
-                items = read(frames, _iter_or_none(mask_source), keep, self.stage_times)
-                ready = seg.stream(items) if seg is not None else _given(items)
-            state = RunState(self, plate, start, check_plate=plate is not None and not two_pass and start == 0)
+            ready = self._intake(stack, frames, masks, keep, cache)
+            check = plate is not None and not two_pass and start == 0
+            state = RunState(self, plate, start, check_plate=check)
             # state.finish() is a generator: it runs only once every frame has been pushed.
             outputs = itertools.chain(itertools.chain.from_iterable(map(state.push, ready)), state.finish())
             for emitted, out in enumerate(outputs, 1):

@@ -28,7 +28,7 @@ import numpy as np
 from lecinpaint.plate import CameraTracker, Plate, PlateBuilder
 from lecinpaint.restore import Ready
 
-__all__ = ["MaskCache", "VideoFile", "first_pass", "readable_twice", "with_cached_masks"]
+__all__ = ["MaskCache", "Reiterable", "VideoFile", "first_pass", "readable_twice", "with_cached_masks"]
 
 
 class VideoFile:
@@ -181,3 +181,14 @@ def with_cached_masks(
             f"the source gave fewer frames on its second reading than on its first ({len(cache)}); a source "
             "read twice must give the same frames"
         )
+
+
+class Reiterable:
+    """A source read anew by each ``iter()``: ``factory()`` returns a fresh iterator of frames (a
+    decoder started again), so that the engine can make its first pass."""
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter(self.factory())
