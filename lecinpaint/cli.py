@@ -72,11 +72,16 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--fps", metavar="RATE",
                    help="process and output at this lower frame rate, e.g. 5 or 30000/1001")
     g.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda or cuda:N")
+    g.add_argument("--plate", metavar="PLATE",
+                   help="first-seen plate file from 'lecinpaint plate INPUT -o PLATE' (the command "
+                        "otherwise makes its own in a first pass); 'off': none")
+    g.add_argument("--ghost", type=float, metavar="ALPHA",
+                   help="show the lecturer at this opacity (0 to 1) over the restored board (default 0)")
 
 
 _FIELDS = (
     "segmenter", "segmenter_weights", "dilation", "flow", "flownet2_weights", "completion", "dfc_weights",
-    "threshold", "lookahead", "device",
+    "threshold", "lookahead", "device", "plate", "ghost",
 )
 
 
@@ -159,7 +164,8 @@ class _Terminated(BaseException):
 def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
-        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s models\n       %(prog)s example OUTPUT",
+        usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s plate INPUT -o PLATE [options]\n"
+              "       %(prog)s models\n       %(prog)s example OUTPUT",
         description="Remove the lecturer from a lecture video: file in, file out (runs ffmpeg).",
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -359,7 +365,10 @@ def _run(argv: list[str]) -> int:
 
         with_masks = masks_out is not None
         n = 0
-        for n, item in enumerate(engine.run(inputs(), with_masks=with_masks), 1):
+        from lecinpaint.twopass import Reiterable
+
+        # A source decoded anew on each reading: the engine makes its first pass (the plate) over it.
+        for n, item in enumerate(engine.run(Reiterable(inputs), with_masks=with_masks), 1):
             frame, mask = item if with_masks else (item, None)
             encoder.write(np.asarray(frame, dtype=np.uint8))
             if masks_out is not None:
@@ -380,6 +389,9 @@ def _run(argv: list[str]) -> int:
         if preview is not None:
             preview.write()
         if not args.quiet:
+            first, second = engine.pass_times["first"], engine.pass_times["second"]
+            if first:
+                log(f"first pass (plate): {first:.1f} s, {100 * first / max(second, 1e-9):.0f} % of the second")
             log(f"wrote {str(out)!r}: {n} frames")
         return 0
     except FFmpegError as exc:
@@ -518,7 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"models": _models, "example": _example}
+    from lecinpaint.cli_plate import plate_command
+
+    commands = {"models": _models, "example": _example, "plate": plate_command}
     func = commands.get(argv[0]) if argv else None
 
     def on_term(signum: int, frame: Any) -> None:
