@@ -111,7 +111,7 @@ class _Windows:
         masks = self._masks(lo, hi) if self.mask is not None else None
         out: list[tuple[np.ndarray, np.ndarray]] = []
         try:
-            results = self.engine.run(self._frames(lo, hi), masks=masks, with_masks=True)
+            results = self.engine.run(self._frames(lo, hi), masks=masks, with_masks=True, start=lo)
             for i, (frame, hole) in enumerate(results, lo):
                 if first <= i < last:
                     out.append((frame, hole))
@@ -171,8 +171,10 @@ def inpaint(
         cache: finished windows kept in memory.
         matrix: YUV matrix when the frames carry no ``_Matrix``: ``"bt601"``, ``"bt709"`` or ``"bt2020"``.
         **options: engine options, as in ``lecinpaint.Config`` (``segmenter``, ``dilation``, ``flow``,
-            ``completion``, ``threshold``, ``lookahead``, ``device``, weights paths, ...). ``fps`` is not
-            accepted: a VapourSynth filter keeps the frame count.
+            ``completion``, ``threshold``, ``lookahead``, ``device``, weights paths, ``ghost``, ...).
+            ``fps`` is not accepted: a VapourSynth filter keeps the frame count. ``plate``: ``"auto"``
+            (default) reads the whole clip once when ``inpaint`` is called, to build the first-seen
+            plate; ``"off"``; or a plate file from ``lecinpaint plate``.
 
     Returns:
         A clip of the same length, format, size and frame rate, with the frame properties of ``clip``.
@@ -225,6 +227,14 @@ def inpaint(
             raise _error(f"cannot convert {fmt.name} to RGB24: {exc}") from None
 
     windows = _Windows(rgb, mask, engine, window, warmup, cache)
+    if options.get("plate", "auto") == "auto":
+        # The first pass, over the whole clip once: each window then uses the plate (``plate="off"``
+        # skips it; a plate file's path is loaded by the engine).
+        try:
+            engine.use_plate(engine.build_plate(windows._frames(0, clip.num_frames),
+                                                windows._masks(0, clip.num_frames) if mask is not None else None))
+        except Exception as exc:
+            raise _error(f"first pass: {type(exc).__name__}: {exc}") from exc
 
     def filled(n: int, f: vs.VideoFrame) -> vs.VideoFrame:
         frame, _ = windows.get(n)
