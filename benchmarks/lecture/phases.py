@@ -164,12 +164,14 @@ def main(argv: list[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    results = [run_phase_clip(s, size, n, log) for s, size, n in phase_clips(args.quick)]
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "phases.json").write_text(json.dumps(results, indent=1, default=float))
-    table = phases_markdown(results)
-    (args.out / "phases.md").write_text(table)
-    print(table)
+    results = []
+    for s, size, n in phase_clips(args.quick):
+        results.append(run_phase_clip(s, size, n, log))
+        # Written after each clip: a long run that is stopped keeps what it measured.
+        (args.out / "phases.json").write_text(json.dumps(results, indent=1, default=float))
+        (args.out / "phases.md").write_text(phases_markdown(results))
+    print(phases_markdown(results))
     return 0
 
 
