@@ -390,7 +390,7 @@ def _run(argv: list[str]) -> int:
             preview.write()
         if not args.quiet:
             first, second = engine.pass_times["first"], engine.pass_times["second"]
-            if first:
+            if first and engine.config.plate == "auto":  # a first pass ran (not --plate FILE/off)
                 log(f"first pass (plate): {first:.1f} s, {100 * first / max(second, 1e-9):.0f} % of the second")
             log(f"wrote {str(out)!r}: {n} frames")
         return 0
