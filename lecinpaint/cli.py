@@ -84,11 +84,16 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--fps", metavar="RATE",
                    help="process and output at this lower frame rate, e.g. 5 or 30000/1001")
     g.add_argument("--device", metavar="DEV", help="auto (default), cpu, cuda or cuda:N")
+    g.add_argument("--plate", metavar="PLATE",
+                   help="first-seen plate file from 'lecinpaint plate INPUT -o PLATE' (the command "
+                        "otherwise makes its own in a first pass); 'off': none")
+    g.add_argument("--ghost", type=float, metavar="ALPHA",
+                   help="show the lecturer at this opacity (0 to 1) over the restored board (default 0)")
 
 
 _FIELDS = (
     "segmenter", "segmenter_weights", "dilation", "flow", "flownet2_weights", "completion", "dfc_weights",
-    "threshold", "lookahead", "device",
+    "threshold", "lookahead", "device", "plate", "ghost",
 )
 
 
@@ -175,7 +180,8 @@ def _run_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG,
         usage="%(prog)s INPUT -o OUTPUT [options]\n       %(prog)s batch INPUT... -o OUTDIR [options]\n"
-              "       %(prog)s models [--download NAME]\n       %(prog)s example OUTPUT",
+              "       %(prog)s plate INPUT -o PLATE [options]\n       %(prog)s models [--download NAME]\n"
+              "       %(prog)s example OUTPUT",
         description="Remove the lecturer from a lecture video: file in, file out (runs ffmpeg).",
         epilog=_RUN_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -441,7 +447,8 @@ def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs
     decoder = encoder = masks_out = bar = None
     try:
         layout = parse_layout(work.y4m_layout)
-        decoder = YUVDecoder(args.input, work.name, layout, info.width, info.height)
+        # Decoded anew by each reading: the engine's first pass (the plate) reads the file, then the run.
+        decoder = _Decoding(lambda: YUVDecoder(args.input, work.name, layout, info.width, info.height))
         matrix = args.matrix if args.matrix != "auto" else _MATRIX.get(info.color_space or "")
         if not exact:  # ffmpeg converts RGB with its default, BT.601 limited range, and we tag it so
             matrix, info = "bt601", replace(info, color_space="smpte170m", color_range="tv")
@@ -491,6 +498,9 @@ def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs
             preview.write(outputs.temp(Path(args.preview)))
         outputs.commit()
         if not args.quiet:
+            first, second = engine.pass_times["first"], engine.pass_times["second"]
+            if first and engine.config.plate == "auto":  # a first pass ran (not --plate FILE/off)
+                log(f"first pass (plate): {first:.1f} s, {100 * first / max(second, 1e-9):.0f} % of the second")
             log(f"wrote {str(out)!r}: {n} frames, {pix_fmt}")
         return 0
     except (FFmpegError, PreviewError) as exc:
@@ -501,6 +511,23 @@ def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs
         for proc in (decoder, encoder, masks_out):
             if proc is not None:
                 proc.close() if proc is decoder else proc.abort()
+
+
+class _Decoding:
+    """A source read anew by each ``iter()`` (a decoder started again); ``close()`` stops them all."""
+
+    def __init__(self, make: Any) -> None:
+        self.make = make
+        self.decoders: list[Any] = []
+
+    def __iter__(self) -> Any:
+        decoder = self.make()
+        self.decoders.append(decoder)
+        return iter(decoder)
+
+    def close(self) -> None:
+        for decoder in self.decoders:
+            decoder.close()
 
 
 def _video_suffixes() -> tuple[str, ...]:
@@ -520,9 +547,10 @@ def main(argv: list[str] | None = None) -> int:
     import signal
 
     argv = list(sys.argv[1:] if argv is None else argv)
+    from lecinpaint.cli_plate import plate_command
     from lecinpaint.cli_tools import example_command, models_command
 
-    commands = {"models": models_command, "example": example_command, "batch": _batch}
+    commands = {"models": models_command, "example": example_command, "batch": _batch, "plate": plate_command}
     func = commands.get(argv[0]) if argv else None
 
     def on_term(signum: int, frame: Any) -> None:

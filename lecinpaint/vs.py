@@ -127,7 +127,8 @@ class _Windows:
         out: list[tuple[Planes, np.ndarray]] = []
         try:
             frames = (self.read(i) for i in range(lo, hi))
-            for i, item in inpaint_stream(self.engine, frames, self.to_rgb, composite, masks=masks):
+            for i, item in inpaint_stream(self.engine, frames, self.to_rgb, composite, masks=masks,
+                                          start=lo):
                 if first <= i + lo < last:
                     out.append(item)
                 elif i + lo >= last:
@@ -225,6 +226,22 @@ def _reader(clip: vs.VideoNode) -> Callable[[int], Planes]:
     return read
 
 
+def _first_pass(windows: _Windows, options: dict[str, Any]) -> None:
+    """``plate="auto"`` (the default): read the whole clip once now, segmentation and camera motion only,
+    for the first-seen plate that every window then uses (``"off"``: none; a path: the engine loads it)."""
+    if options.get("plate", "auto") != "auto":
+        return
+    n = windows.n
+    frames = (windows.to_rgb(windows.read(i)) for i in range(n))
+    masks = windows._masks(0, n) if windows.mask is not None else None
+    try:
+        windows.engine.use_plate(windows.engine.build_plate(frames, masks))
+    except vs.Error:
+        raise
+    except Exception as exc:
+        raise _error(f"first pass: {exc}") from exc
+
+
 def _served(clip: vs.VideoNode, windows: _Windows) -> vs.VideoNode:
     """``clip`` with each frame's planes replaced by the computed ones (frame properties kept)."""
 
@@ -239,7 +256,7 @@ def _served(clip: vs.VideoNode, windows: _Windows) -> vs.VideoNode:
 
 
 def _via_rgb24(clip: vs.VideoNode, mask: vs.VideoNode | None, engine: Any, matrix: str | None,
-               sizes: tuple[int, int, int]) -> vs.VideoNode:
+               sizes: tuple[int, int, int], options: dict[str, Any]) -> vs.VideoNode:
     """Formats the engine cannot take as they are (float, RGB30/48, odd subsampling): convert to RGB24
     with ``core.resize``, inpaint, convert back, and keep the source outside the hole."""
     from lecinpaint.io.color import chroma_mask
@@ -255,6 +272,7 @@ def _via_rgb24(clip: vs.VideoNode, mask: vs.VideoNode | None, engine: Any, matri
     except vs.Error as exc:
         raise _error(f"cannot convert {fmt.name} to RGB24: {exc}") from None
     windows = _Windows(_reader(rgb), clip.num_frames, mask, engine, _rgb_codec(), *sizes)
+    _first_pass(windows, options)
     kw = {"format": fmt.id, "dither_type": "none"}
     if mtx is not None:
         kw["matrix"] = mtx
@@ -298,8 +316,10 @@ def inpaint(
         cache: finished windows kept in memory.
         matrix: YUV matrix when the frames carry no ``_Matrix``: ``"bt601"``, ``"bt709"`` or ``"bt2020"``.
         **options: engine options, as in ``lecinpaint.Config`` (``segmenter``, ``dilation``, ``flow``,
-            ``completion``, ``threshold``, ``lookahead``, ``device``, weights paths, ...). ``fps`` is not
-            accepted: a VapourSynth filter keeps the frame count.
+            ``completion``, ``threshold``, ``lookahead``, ``device``, weights paths, ``ghost``, ...).
+            ``fps`` is not accepted: a VapourSynth filter keeps the frame count. ``plate``: ``"auto"``
+            (default) reads the whole clip once when ``inpaint`` is called, to build the first-seen
+            plate; ``"off"``; or a plate file from ``lecinpaint plate``.
 
     Returns:
         A clip of the same length, format, size and frame rate, with the frame properties of ``clip``.
@@ -313,6 +333,7 @@ def inpaint(
     sizes = (window, warmup, cache)
     codec = _rgb_codec() if clip.format.id == vs.RGB24 else _yuv_codec(clip, matrix)
     if codec is None:
-        return _via_rgb24(clip, mask, engine, matrix, sizes)
+        return _via_rgb24(clip, mask, engine, matrix, sizes, options)
     windows = _Windows(_reader(clip), clip.num_frames, mask, engine, codec, *sizes)
+    _first_pass(windows, options)
     return _served(clip, windows)

@@ -76,3 +76,29 @@ def test_stopping_early_stops_the_worker() -> None:
 def test_depth_is_checked() -> None:
     with pytest.raises(ValueError, match="depth"):
         list(ahead([1], lambda x: x, depth=-1))
+
+
+def test_engine_gives_the_same_frames_with_segmentation_ahead_or_inline() -> None:
+    """Own segmentation (the whole-lecturer stage) on a worker thread or on the caller's: identical."""
+    import numpy as np
+
+    from lecinpaint import Config, Engine
+
+    rng = np.random.default_rng(0)
+    h, w = 120, 160
+    board = np.clip(215 + rng.normal(0, 3, (h, w, 3)), 0, 255).astype(np.uint8)
+    frames = []
+    for t in range(14):
+        f = board.copy()
+        x = 20 + 8 * t
+        f[30:110, x : x + 18] = (50, 60, 140)  # a dark figure walking across
+        f[18:32, x + 3 : x + 15] = (200, 160, 130)
+        frames.append(f)
+    outs = {}
+    for depth in (0, 3):
+        engine = Engine(Config(segment_ahead=depth, lookahead=4, plate="off", device="cpu"))
+        outs[depth] = [(o.copy(), m.copy()) for o, m in engine.run(iter(frames), with_masks=True)]
+    assert len(outs[0]) == len(outs[3]) == len(frames)
+    assert sum(int(m.any()) for _, m in outs[3]) >= 10  # the figure is found: there is a hole to compare
+    for (a, ma), (b, mb) in zip(outs[0], outs[3]):
+        assert np.array_equal(ma, mb) and np.array_equal(a, b)

@@ -454,6 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--systems", default="", help="comma-separated subset of systems (default: all)")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed runs")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory runs")
+    ap.add_argument("--no-phases", action="store_true",
+                    help="skip the still-lecturer clips (benchmarks.lecture.phases: per-phase table)")
     ap.add_argument("--memory-probe", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--probe-frames", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--probe-size", type=_parse_size, default=(640, 360), help=argparse.SUPPRESS)
@@ -522,6 +524,10 @@ def main(argv: list[str] | None = None) -> int:
         # The own-segmentation variant adds only the segmenter to the engine: not probed, to save time.
         probed = [s for s in systems if not s.name.endswith("-ownseg")]
         results["memory"] = measure_memory(probed, (640, 360), 24 if q else 30, log)
+    if not args.no_phases:
+        from benchmarks.lecture.phases import phase_clips, run_phase_clip
+
+        results["phases"] = [run_phase_clip(s, size, n, log) for s, size, n in phase_clips(q)]
     results["seconds_total"] = time.perf_counter() - t_start
 
     from benchmarks.lecture.report import write_report
@@ -530,6 +536,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     write_report(results, pictures, out / "report.md", out)
+    if results.get("phases"):
+        from benchmarks.lecture.phases import phases_markdown
+
+        with open(out / "report.md", "a") as f:
+            f.write("\n## A lecturer who stands still (per phase)\n\n" + phases_markdown(results["phases"]))
     log(f"wrote {out / 'results.json'} and {out / 'report.md'}")
     if args.publish:
         docs = _ROOT / "docs"

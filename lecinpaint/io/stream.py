@@ -30,6 +30,7 @@ import numpy as np
 
 from lecinpaint.io.y4m import ChromaLayout, YUVFrame
 
+
 __all__ = ["Colour", "composite_rgb", "inpaint_stream"]
 
 T = TypeVar("T")
@@ -103,22 +104,27 @@ def inpaint_stream(
     *,
     masks: Iterable[np.ndarray] | None = None,
     progress: Callable[[int], Any] | None = None,
+    start: int = 0,
 ) -> Iterator[tuple[int, T]]:
     """Run ``engine`` over ``source`` and yield ``(input index, composited frame)`` in order.
 
     Each source item is converted with ``to_rgb`` for the engine, and kept until the engine's output for
     it comes back, so memory holds at most the engine's lookahead of originals (plus, with ``fps``, the
     dropped frames between two kept ones). ``composite(original, rgb, hole)`` builds the output.
+
+    A ``source`` that can be read twice (an iterable that is not an iterator, e.g. a decoder started
+    anew by each ``iter()``) lets the engine make its first pass (the plate) over it; the originals are
+    kept only during the reading whose outputs come back. ``start``: see ``Engine.run``.
     """
     pending: deque[T] = deque()
     base = 0  # input index of pending[0]
-
-    def feed() -> Iterator[np.ndarray]:
-        for item in source:
-            pending.append(item)
-            yield to_rgb(item)
-
-    results = engine.run(feed(), masks=masks, progress=progress, with_masks=True, with_index=True)
+    feed = _Feed(source, to_rgb, pending)
+    frames: Iterable[np.ndarray] = iter(feed)
+    if not isinstance(source, Iterator) and engine.makes_first_pass(feed):
+        feed.skip = 1
+        frames = feed
+    results = engine.run(frames, masks=masks, progress=progress, with_masks=True, with_index=True,
+                         start=start)
     for index, (rgb, hole) in results:
         while base < index:  # inputs the engine dropped (fps reduction) have no output
             pending.popleft()
@@ -126,3 +132,21 @@ def inpaint_stream(
         original = pending.popleft()
         base += 1
         yield index, composite(original, rgb, hole)
+
+
+class _Feed:
+    """The engine's frames: ``to_rgb`` of the source's items; the originals are kept in ``pending`` from
+    the reading after the first ``skip`` ones on (the first pass reads without output)."""
+
+    def __init__(self, source: Iterable[Any], to_rgb: Callable[[Any], np.ndarray], pending: deque) -> None:
+        self.source, self.to_rgb, self.pending = source, to_rgb, pending
+        self.skip = 0
+        self._reads = 0
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        keep = self._reads >= self.skip
+        self._reads += 1
+        for item in self.source:
+            if keep:
+                self.pending.append(item)
+            yield self.to_rgb(item)

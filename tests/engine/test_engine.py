@@ -281,7 +281,8 @@ def test_real_whiteboard_clip_with_default_segmenter():
 def test_reused_input_buffers_are_safe():
     # Readers often fill one buffer again and again: the engine must copy what it keeps.
     frames, masks, _ = translating(10)
-    expected = list(_engine(lookahead=3).run([f.copy() for f in frames], masks=[m.copy() for m in masks]))
+    # iter(): a list would be read twice (first-seen plate); the generators below are read once.
+    expected = list(_engine(lookahead=3).run(iter([f.copy() for f in frames]), masks=[m.copy() for m in masks]))
     fbuf = np.empty_like(frames[0])
     mbuf = np.empty_like(masks[0])
 

@@ -1,0 +1,73 @@
+"""``lecinpaint plate INPUT -o PLATE``: the first pass alone, written as a plate file.
+
+For the pipe filter, which cannot read its input twice: make the plate once from the file, then give it
+with ``--plate PLATE`` (to the filter or to the command). The file format is documented in
+:mod:`lecinpaint.plate`; it is checked when loaded (format, version, and that it is this video's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from lecinpaint.cli import PROG, UserError, add_engine_options, engine_settings, log, make_engine
+
+__all__ = ["plate_command"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{PROG} plate",
+        description="Build the first-seen plate of a lecture video (the board as first seen behind the "
+                    "lecturer, per pixel, following the camera) and write it to a file, for --plate.",
+        epilog="example:\n  lecinpaint plate lecture.mp4 -o lecture.plate\n"
+               "  ffmpeg ... | python -m lecinpaint.filter --plate lecture.plate | ffmpeg ...",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input", help="input video file")
+    p.add_argument("-o", "--output", required=True, help="plate file to write (e.g. lecture.plate)")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    p.add_argument("-q", "--quiet", action="store_true", help="no messages (errors only)")
+    add_engine_options(p)
+    return p
+
+
+def plate_command(argv: list[str]) -> int:
+    """Run ``lecinpaint plate``; returns the exit status (user errors raise :class:`UserError`)."""
+    from lecinpaint.cli import _decode_filter, _temp_output
+    from lecinpaint.io.ffmpeg import FFmpegError, decode_rgb, probe
+
+    args = _parser().parse_args(argv)
+    inp, out = Path(args.input), Path(args.output)
+    if args.plate is not None:
+        raise UserError("--plate makes no sense here: this command writes the plate")
+    try:
+        info = probe(inp)
+    except (FileNotFoundError, FFmpegError) as exc:
+        raise UserError(str(exc)) from None
+    if out.exists() and not args.overwrite:
+        raise UserError(f"output {str(out)!r} exists; use -y to replace it")
+    if not out.parent.is_dir():
+        raise UserError(f"the output folder {str(out.parent)!r} does not exist")
+    settings = engine_settings(args, info.rate)
+    settings["plate"] = "off"  # nothing to load: this run builds one
+    engine = make_engine(settings)
+    engine.output_rate(info.rate)
+    tmp = _temp_output(out)
+    try:
+        plate = engine.build_plate(decode_rgb(inp, info, vf=_decode_filter(info)))
+        if len(plate) == 0:
+            raise UserError(f"{str(inp)!r}: no video frames could be decoded")
+        plate.save(tmp)
+        os.replace(tmp, out)
+    except FFmpegError as exc:
+        raise UserError(str(exc)) from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    if not args.quiet:
+        log(f"wrote {str(out)!r}: plate of {len(plate)} frames, {plate.n_segments} segment(s), "
+            f"{engine.pass_times['first']:.1f} s"
+            + (f"; camera registration failed at {plate.failures} frame(s)" if plate.failures else ""))
+    return 0
