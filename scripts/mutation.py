@@ -45,7 +45,7 @@ T_MASKS = ("tests/test_masks_thresholds.py", "tests/test_masks.py")  # the fast,
 T_ROWS = "tests/engine/test_row_fill.py"
 T_FILL = "tests/engine/test_fill.py"
 T_STATE = "tests/engine/test_engine_state.py"
-T_PROP = "tests/engine/test_propagation.py"
+T_PROP = ("tests/engine/test_propagation_chains.py", "tests/engine/test_propagation.py")
 T_COMP = "tests/engine/test_completion.py"
 T_LAP = "tests/engine/test_laplace_variants.py"
 T_FLOW = "tests/engine/test_flow.py"
@@ -148,7 +148,8 @@ MUTANTS: list[Mutant] = [
     _m("propagation.resolved", "lecinpaint/propagation.py",
        "resolved = ok & (entry < 0)", "resolved = ok", T_PROP),
     _m("propagation.alive", "lecinpaint/propagation.py",
-       "alive = (self.src == UNKNOWN) & (self.pos >= 0)", "alive = self.pos >= 0", T_PROP),
+       "alive = (self.src == UNKNOWN) & (self.pos >= 0)", "alive = (self.src == UNKNOWN) & (self.pos > 0)",
+       T_PROP),
     _m("propagation.ready", "lecinpaint/propagation.py",
        "return self._ended or len(self._window) > self.lookahead",
        "return self._ended or len(self._window) >= self.lookahead", T_PROP),
