@@ -196,7 +196,7 @@ MUTANTS: list[Mutant] = [
     _m("cli.audio", "lecinpaint/cli.py",
        '"-map", "0:v:0", "-map", "1:a?"', '"-map", "0:v:0", "-map", "1:a:1?"',
        T_CLI + "::test_lecinpaint_keeps_audio_subtitles_chapters_metadata"),
-    _m("filter.rate_header", "lecinpaint/filter/_server.py",
+    _m("filter.rate_header", "ffmpeg_filter/_server.py",
        "y4m.header if out_rate == rate else y4m.header.with_rate(out_rate)", "y4m.header",
        T_FILTER + "::test_fps_reduction_keeps_exact_frames"),
 ]
@@ -208,7 +208,10 @@ def _copy_tree(dst: Path) -> None:
                          capture_output=True).stdout.decode()
     for rel in filter(None, out.split("\0")):
         src = ROOT / rel
-        if src.is_file():
+        if src.is_symlink():  # e.g. lecinpaint/filter -> ../ffmpeg_filter: keep it a link
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dst / rel).symlink_to(os.readlink(src))
+        elif src.is_file():
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / rel)
     for lib in list((ROOT / "lecinpaint").glob("_C*.so")) + [ROOT / "lecinpaint" / "_csrc"]:
