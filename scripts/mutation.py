@@ -162,7 +162,8 @@ MUTANTS: list[Mutant] = [
        T_PROP),
     # --- completion -----------------------------------------------------------------------------------
     _m("completion.box_margin", "lecinpaint/completion.py",
-       "box = _bbox(hole_np, _BOX_MARGIN)", "box = _bbox(hole_np, 0)", T_LAP, T_COMP),
+       "        box = _bbox(hole_np, _BOX_MARGIN)\n        if box is None:",
+       "        box = _bbox(hole_np, 0)\n        if box is None:", T_LAP, T_COMP),
     _m("completion.torch_jacobi", "lecinpaint/completion.py",
        "v = v + holef * (avg - v)", "v = v + holef * (avg - v) * 0.5", T_LAP),
     _m("completion.coarse_known", "lecinpaint/completion.py",
