@@ -45,10 +45,10 @@ T_MASKS = ("tests/test_masks_thresholds.py", "tests/test_masks.py")  # the fast,
 T_ROWS = "tests/engine/test_row_fill.py"
 T_FILL = "tests/engine/test_fill.py"
 T_STATE = "tests/engine/test_engine_state.py"
-T_PROP = "tests/engine/test_propagation.py"
+T_PROP = ("tests/engine/test_propagation_chains.py", "tests/engine/test_propagation.py")
 T_COMP = "tests/engine/test_completion.py"
 T_LAP = "tests/engine/test_laplace_variants.py"
-T_FLOW = "tests/engine/test_flow.py"
+T_FLOW = ("tests/engine/test_upsample_flow.py", "tests/engine/test_flow.py")
 T_IO = "tests/frontends/test_fe_io.py"
 T_RATE = "tests/test_y4m_rate.py"
 T_CLI = "tests/frontends/test_fe_cli.py"
@@ -105,11 +105,13 @@ MUTANTS: list[Mutant] = [
     _m("masks.support_past_only", "lecinpaint/masks.py",
        "support: np.ndarray | None = _or(prev, nxt)", "support: np.ndarray | None = prev", T_MASKS),
     _m("masks.hole_formula", "lecinpaint/masks.py",
-       "cv2.contourArea(c) - len(c) / 2 + 1 < hole_area", "cv2.contourArea(c) - len(c) / 2 < hole_area", T_MASKS),
+       "cv2.contourArea(c) - len(c) / 2 + 1 < hole_area", "cv2.contourArea(c) - len(c) / 2 < hole_area",
+       T_MASKS),
     _m("masks.speck_boundary", "lecinpaint/masks.py",
        "if pixels >= speck_area:", "if pixels > speck_area:", T_MASKS),
     _m("masks.reach", "lecinpaint/masks.py",
-       "reach = max(2, int(round(0.01 * min(h, w))))", "reach = max(1, int(round(0.01 * min(h, w))))", T_MASKS),
+       "reach = max(2, int(round(0.01 * min(h, w))))", "reach = max(1, int(round(0.01 * min(h, w))))",
+       T_MASKS),
     _m("masks.closing", "lecinpaint/masks.py",
        "mask = _or(b, _and(prev, nxt))", "mask = _or(b, _or(prev, nxt))", T_MASKS),
     _m("masks.tiny", "lecinpaint/masks.py",
@@ -120,7 +122,8 @@ MUTANTS: list[Mutant] = [
        "return i == 0 or math.floor(i * r) > math.floor((i - 1) * r)",
        "return i == 0 or math.ceil(i * r) > math.ceil((i - 1) * r)", T_MASKS),
     _m("masks.default_dilation", "lecinpaint/masks.py",
-       "max(2, int(round(0.03 * min(height, width))))", "max(2, int(round(0.03 * max(height, width))))", T_MASKS),
+       "max(2, int(round(0.03 * min(height, width))))", "max(2, int(round(0.03 * max(height, width))))",
+       T_MASKS),
     # --- fill -----------------------------------------------------------------------------------------
     _m("fill.row_ends_swapped", "lecinpaint/fill.py",
        "lv * (1 - t) + rv * t", "rv * (1 - t) + lv * t", T_ROWS),
@@ -145,7 +148,8 @@ MUTANTS: list[Mutant] = [
     _m("propagation.resolved", "lecinpaint/propagation.py",
        "resolved = ok & (entry < 0)", "resolved = ok", T_PROP),
     _m("propagation.alive", "lecinpaint/propagation.py",
-       "alive = (self.src == UNKNOWN) & (self.pos >= 0)", "alive = self.pos >= 0", T_PROP),
+       "alive = (self.src == UNKNOWN) & (self.pos >= 0)", "alive = (self.src == UNKNOWN) & (self.pos > 0)",
+       T_PROP),
     _m("propagation.ready", "lecinpaint/propagation.py",
        "return self._ended or len(self._window) > self.lookahead",
        "return self._ended or len(self._window) >= self.lookahead", T_PROP),
@@ -154,10 +158,12 @@ MUTANTS: list[Mutant] = [
     _m("propagation.pack", "lecinpaint/propagation.py",
        "(v[:, 2] << 16)", "(v[:, 2] << 15)", T_PROP),
     _m("propagation.threshold", "lecinpaint/propagation.py",
-       "flows.flip(0).contiguous(), self.threshold)", "flows.flip(0).contiguous(), self.threshold * 100)", T_PROP),
+       "flows.flip(0).contiguous(), self.threshold)", "flows.flip(0).contiguous(), self.threshold * 100)",
+       T_PROP),
     # --- completion -----------------------------------------------------------------------------------
     _m("completion.box_margin", "lecinpaint/completion.py",
-       "box = _bbox(hole_np, _BOX_MARGIN)", "box = _bbox(hole_np, 0)", T_LAP, T_COMP),
+       "        box = _bbox(hole_np, _BOX_MARGIN)\n        if box is None:",
+       "        box = _bbox(hole_np, 0)\n        if box is None:", T_LAP, T_COMP),
     _m("completion.torch_jacobi", "lecinpaint/completion.py",
        "v = v + holef * (avg - v)", "v = v + holef * (avg - v) * 0.5", T_LAP),
     _m("completion.coarse_known", "lecinpaint/completion.py",
@@ -191,7 +197,7 @@ MUTANTS: list[Mutant] = [
     _m("cli.audio", "lecinpaint/cli.py",
        '"-map", "0:v:0", "-map", "1:a?"', '"-map", "0:v:0", "-map", "1:a:1?"',
        T_CLI + "::test_lecinpaint_keeps_audio_subtitles_chapters_metadata"),
-    _m("filter.rate_header", "lecinpaint/filter/_server.py",
+    _m("filter.rate_header", "ffmpeg_filter/_server.py",
        "y4m.header if out_rate == rate else y4m.header.with_rate(out_rate)", "y4m.header",
        T_FILTER + "::test_fps_reduction_keeps_exact_frames"),
 ]
@@ -203,7 +209,10 @@ def _copy_tree(dst: Path) -> None:
                          capture_output=True).stdout.decode()
     for rel in filter(None, out.split("\0")):
         src = ROOT / rel
-        if src.is_file():
+        if src.is_symlink():  # e.g. lecinpaint/filter -> ../ffmpeg_filter: keep it a link
+            (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+            (dst / rel).symlink_to(os.readlink(src))
+        elif src.is_file():
             (dst / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst / rel)
     for lib in list((ROOT / "lecinpaint").glob("_C*.so")) + [ROOT / "lecinpaint" / "_csrc"]:

@@ -18,7 +18,9 @@ N = 100
 
 
 def _stab(lookahead: int = 1) -> MaskStabilizer:
-    return MaskStabilizer(lookahead=lookahead, speck_fraction=0.0036, tiny_fraction=0.0009, hole_fraction=0.002)
+    return MaskStabilizer(
+        lookahead=lookahead, speck_fraction=0.0036, tiny_fraction=0.0009, hole_fraction=0.002
+    )
 
 
 def _run(stab: MaskStabilizer, masks: list[np.ndarray]) -> list[np.ndarray]:

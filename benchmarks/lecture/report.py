@@ -222,7 +222,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         "",
         "| system | kind | masks | status |",
         "|---|---|---|---|",
-        *(f"| {s['name']} | {s['kind']} | {s['masks']} | {s['status']} |" for s in results.get("systems", [])),
+        *(f"| {s['name']} | {s['kind']} | {s['masks']} | {s['status']} |"
+          for s in results.get("systems", [])),
     ]
 
 
@@ -312,7 +313,8 @@ def _speed(results: dict[str, Any], plots: dict[str, str], rel: str) -> list[str
         lines += ["Per-stage time of lecinpaint (`Engine.stage_times`, ms per frame):", "",
                   "| system | size | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
         for size, name, st in rows:
-            lines.append(f"| {name} | {size} | " + " | ".join(_fmt(1000 * st.get(k, 0.0), 1) for k in keys) + " |")
+            cells = " | ".join(_fmt(1000 * st.get(k, 0.0), 1) for k in keys)
+            lines.append(f"| {name} | {size} | {cells} |")
         lines.append("")
     if "stages" in plots:
         lines += [f"![time per stage]({rel}/{plots['stages']})", ""]

@@ -31,8 +31,9 @@ def test_output_shows_the_background_where_the_lecturer_was(tmp_path: Path) -> N
     # Lossless input: the only loss is the command's own encode.
     ffmpeg_encode_raw(frames, ["-c:v", "ffv1", "-pix_fmt", "yuv444p", "-y", str(src)])
     out = tmp_path / "out.mp4"
-    res = subprocess.run(cli_cmd(str(src), "-o", str(out), "--masks", str(write_mask_dir(masks, tmp_path / "m")),
-                                 *ENGINE_ARGS), capture_output=True, cwd=ROOT, timeout=300)
+    mask_dir = write_mask_dir(masks, tmp_path / "m")
+    res = subprocess.run(cli_cmd(str(src), "-o", str(out), "--masks", str(mask_dir), *ENGINE_ARGS),
+                         capture_output=True, cwd=ROOT, timeout=300)
     assert res.returncode == 0, res.stderr.decode()
     got = _decode(out).astype(int)
     assert got.shape == frames.shape

@@ -62,7 +62,8 @@ def _inputs() -> tuple[torch.Tensor, ...]:
 
 @pytest.mark.skipif(not _loader.extension_available(), reason="lecinpaint._C is not built")
 def test_without_the_library_the_fallbacks_run_and_say_why_once() -> None:
-    res = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    res = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
     assert res.returncode == 0, res.stderr
     got = json.loads(res.stdout)
     assert got["available"] is False and got["cuda_kernels"] is False
@@ -73,7 +74,8 @@ def test_without_the_library_the_fallbacks_run_and_say_why_once() -> None:
     assert "pure-PyTorch fallbacks" in got["warnings"][0] and "refused by the test" in got["warnings"][0]
     # The fallbacks compute what the compiled kernels compute.
     a, b, src, flow = _inputs()
-    torch.testing.assert_close(torch.tensor(got["corr"]), correlation(a, b, 2, 1, 2, 1, 1), rtol=1e-5, atol=1e-6)
+    corr = correlation(a, b, 2, 1, 2, 1, 1)
+    torch.testing.assert_close(torch.tensor(got["corr"]), corr, rtol=1e-5, atol=1e-6)
     warped, valid = flow_warp(src, flow, "nearest")
     assert torch.equal(torch.tensor(got["valid"]), valid)
     torch.testing.assert_close(torch.tensor(got["warped"]), warped, rtol=0, atol=0)
