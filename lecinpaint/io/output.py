@@ -58,8 +58,10 @@ class EncodeOptions:
     encoder_args: str = ""
 
     @classmethod
-    def from_namespace(cls, args: argparse.Namespace | dict[str, Any]) -> EncodeOptions:
+    def from_namespace(cls, args: argparse.Namespace | dict[str, Any] | EncodeOptions) -> EncodeOptions:
         """The options from parsed arguments (or a dict of them); missing ones keep their defaults."""
+        if isinstance(args, EncodeOptions):
+            return args
         src = vars(args) if isinstance(args, argparse.Namespace) else dict(args)
         return cls(**{k: src[k] for k in cls.__dataclass_fields__ if k in src})
 

@@ -38,6 +38,7 @@ def test_options_from_namespace_and_extra_args() -> None:
     assert opts == EncodeOptions("libx265", 22.0, "", None, "bt709", "aac", "-tag:v hvc1")
     assert EncodeOptions.from_namespace(vars(ns)) == opts  # a dict (as the batch ships it) too
     assert EncodeOptions.from_namespace({}) == EncodeOptions()
+    assert EncodeOptions.from_namespace(opts) is opts  # already options (a worker handing on its own)
     assert opts.extra_args() == ["-tag:v", "hvc1"]
     with pytest.raises(ValueError, match="bad --encoder-args"):
         EncodeOptions(encoder_args='-metadata "title=x').extra_args()
