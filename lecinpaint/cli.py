@@ -165,15 +165,33 @@ rate (see docs/frontends.md for variable frame rate sources). The output (and th
 --save-masks files) appear only when the run succeeds (written to temporary files next to them, then
 renamed); existing files are replaced only with -y."""
 
-_TEXT_SUBS = {"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"}
-_MATRIX = {
-    "bt709": "bt709", "bt470bg": "bt601", "smpte170m": "bt601", "bt2020nc": "bt2020", "bt2020c": "bt2020",
-}
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class _Terminated(BaseException):
+class Terminated(BaseException):
     """SIGTERM, turned into an exception so that clean-up (temporary files, ffmpeg) runs."""
+
+
+_Terminated = Terminated  # the earlier private name
+
+
+def add_encoding_options(parser: argparse.ArgumentParser, title: str = "encoding") -> None:
+    """Add the encoding options (``--codec``, ``--crf``, ``--preset``, ``--pix-fmt``, ``--matrix``,
+    ``--audio-codec``, ``--encoder-args``) to ``parser``, as a group named ``title``; they are the fields
+    of :class:`lecinpaint.io.output.EncodeOptions`."""
+    enc = parser.add_argument_group(title)
+    enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
+    enc.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
+    enc.add_argument("--preset", default="medium", help="encoder preset (default medium; '' for none)")
+    enc.add_argument("--pix-fmt", default=None,
+                     help="output pixel format (default: the input's, e.g. yuv420p10le for 10-bit video; "
+                          "when the encoder cannot write it, the closest one it can, with a note)")
+    enc.add_argument("--matrix", choices=("auto", "bt601", "bt709", "bt2020"), default="auto",
+                     help="YUV matrix for the inpainted pixels; auto = the file's tag, else BT.709 from 720 "
+                          "lines up and BT.601 below (as the filter)")
+    enc.add_argument("--audio-codec", default="copy", help="audio codec (default copy: unchanged)")
+    enc.add_argument("--encoder-args", default="", metavar="ARGS",
+                     help='more ffmpeg output options, one quoted string, e.g. "-tune film -g 250"')
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -193,19 +211,7 @@ def _run_parser() -> argparse.ArgumentParser:
                    help="replace OUTPUT (and the --preview / --save-masks files) if they exist")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or messages (errors only)")
     p.add_argument("--version", action="version", version=f"{PROG} {_version()}")
-    enc = p.add_argument_group("encoding")
-    enc.add_argument("--codec", default="libx264", help="video encoder (default libx264)")
-    enc.add_argument("--crf", type=float, default=18, help="quality, lower is better (default 18)")
-    enc.add_argument("--preset", default="medium", help="encoder preset (default medium; '' for none)")
-    enc.add_argument("--pix-fmt", default=None,
-                     help="output pixel format (default: the input's, e.g. yuv420p10le for 10-bit video; "
-                          "when the encoder cannot write it, the closest one it can, with a note)")
-    enc.add_argument("--matrix", choices=("auto", "bt601", "bt709", "bt2020"), default="auto",
-                     help="YUV matrix for the inpainted pixels; auto = the file's tag, else BT.709 from 720 "
-                          "lines up and BT.601 below (as the filter)")
-    enc.add_argument("--audio-codec", default="copy", help="audio codec (default copy: unchanged)")
-    enc.add_argument("--encoder-args", default="", metavar="ARGS",
-                     help='more ffmpeg output options, one quoted string, e.g. "-tune film -g 250"')
+    add_encoding_options(p)
     out = p.add_argument_group("extras")
     out.add_argument("--preview", metavar="PNG", help="write a before/after contact sheet of a few frames")
     out.add_argument("--save-masks", metavar="DIR|VIDEO",
@@ -276,64 +282,19 @@ class _Outputs:
         self._temps.clear()
 
 
-def _encoder_cmd(args: argparse.Namespace, info: Any, work: Any, rate: Fraction, pix_fmt: str, tmp: Path,
-                 out: Path) -> list[str]:
-    """ffmpeg reading our raw planes on stdin (already at the output's frame rate) plus the input file
-    for the audio, subtitles, chapters and metadata."""
-    import shlex
+def _output_format(args: argparse.Namespace, info: Any) -> Any:
+    """The run's :class:`lecinpaint.io.output.OutputFormat` (work format, output pixel format, colour),
+    with its notes on stderr."""
+    from lecinpaint.io.output import EncodeOptions, output_format_for, subtitle_note
 
-    from lecinpaint.io.ffmpeg import find_program
-
-    cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", work.name,
-           "-s", f"{info.width}x{info.height}", "-r", f"{rate.numerator}/{rate.denominator}", "-i", "-",
-           "-i", str(args.input),
-           "-map", "0:v:0", "-map", "1:a?", "-map_metadata", "1", "-map_metadata:s:v:0", "1:s:v:0",
-           "-map_chapters", "1"]
-    suffix = out.suffix.lower()
-    if info.subtitles:
-        if suffix in (".mp4", ".m4v", ".mov"):
-            if all(c in _TEXT_SUBS for c in info.subtitle_codecs):
-                cmd += ["-map", "1:s?", "-c:s", "mov_text"]
-            else:
-                log("warning: image subtitles cannot go into an MP4/MOV file; they are dropped "
-                    "(use .mkv to keep them)")
-        else:
-            cmd += ["-map", "1:s?", "-c:s", "copy"]
-    cmd += ["-c:a", args.audio_codec, "-c:v", args.codec]
-    if args.crf is not None and args.codec in ("libx264", "libx265", "libvpx-vp9", "libaom-av1", "libsvtav1"):
-        cmd += ["-crf", f"{args.crf:g}"]
-    if args.preset and args.codec in ("libx264", "libx265", "libsvtav1"):
-        cmd += ["-preset", args.preset]
-    cmd += ["-pix_fmt", pix_fmt]
-    for flag, val in (("-colorspace", info.color_space), ("-color_primaries", info.color_primaries),
-                      ("-color_trc", info.color_transfer), ("-color_range", info.color_range)):
-        if val:
-            cmd += [flag, val]
-    if suffix in (".mp4", ".m4v", ".mov"):
-        cmd += ["-movflags", "+faststart"]
-    try:
-        cmd += shlex.split(args.encoder_args)
-    except ValueError as exc:
-        raise UserError(f"bad --encoder-args: {exc}") from None
-    return cmd + [str(tmp)]
-
-
-def _formats(args: argparse.Namespace, info: Any) -> tuple[Any, bool, str]:
-    """(the planar format the run works in, whether it holds the source exactly, the output pixel
-    format), with notes on stderr."""
-    from lecinpaint.io.ffmpeg import find_program
-    from lecinpaint.io.pixfmt import encoder_pix_fmts, output_format, work_format
-
-    work, exact = work_format(info.pix_fmt)
-    if not exact and not args.quiet:
-        log(f"note: {info.pix_fmt or 'the input format'} is processed as {work.name} (converted by ffmpeg)")
-    if args.pix_fmt:
-        return work, exact, args.pix_fmt
-    supported = encoder_pix_fmts(find_program("ffmpeg"), args.codec)
-    pix_fmt, note = output_format(args.codec, work, info.width, info.height, supported)
-    if note and not args.quiet:
-        log(f"note: {note}")
-    return work, exact, pix_fmt
+    fmt = output_format_for(EncodeOptions.from_namespace(args), info)
+    warning = subtitle_note(info, Path(args.output).suffix)
+    for note in fmt.notes:
+        if not args.quiet:
+            log(f"note: {note}")
+    if warning:
+        log(warning)
+    return fmt
 
 
 def _mask_stream(args: argparse.Namespace, info: Any, fps: Fraction | None) -> tuple[Any, Any]:
@@ -404,10 +365,10 @@ def _run(argv: list[str]) -> int:
     settings = engine_settings(args, info.rate)
     _note_fps(args, settings, info.rate)
     masks = _mask_stream(args, info, settings.get("fps")) if args.masks else None
-    formats = _formats(args, info)
+    fmt = _output_format(args, info)
     engine = make_engine(settings)
     try:
-        return _execute(args, info, engine, outputs, formats, masks)
+        return _execute(args, engine, outputs, fmt, masks)
     finally:
         outputs.discard()
 
@@ -427,34 +388,32 @@ def _note_fps(args: argparse.Namespace, settings: dict[str, Any], rate: Fraction
         log(f"note: --fps {args.fps} is not below the input's {float(rate):g} fps: every frame is kept")
 
 
-def _execute(args: argparse.Namespace, info: Any, engine: Any, outputs: _Outputs,
-             formats: tuple[Any, bool, str], masks: tuple[Any, Any] | None) -> int:
+def _execute(args: argparse.Namespace, engine: Any, outputs: _Outputs, fmt: Any,
+             masks: tuple[Any, Any] | None) -> int:
     """Decode, inpaint, encode; the outputs appear only when everything succeeded."""
-    from dataclasses import replace
-
     import numpy as np
 
     from lecinpaint.io.ffmpeg import FFmpegError, FrameEncoder, MaskWriter, YUVDecoder
+    from lecinpaint.io.output import EncodeOptions, encoder_command
     from lecinpaint.io.preview import Preview, PreviewError
-    from lecinpaint.io.stream import Colour, inpaint_stream
-    from lecinpaint.io.y4m import parse_layout
+    from lecinpaint.io.stream import inpaint_stream
 
     out = Path(args.output)
-    work, exact, pix_fmt = formats
+    info, pix_fmt = fmt.info, fmt.pix_fmt
     rate = Fraction(engine.output_rate(info.rate))
     total_out = info.frames if info.frames is None or rate == info.rate else \
         max(1, round(info.frames * rate / info.rate))
     decoder = encoder = masks_out = bar = None
     try:
-        layout = parse_layout(work.y4m_layout)
         # Decoded anew by each reading: the engine's first pass (the plate) reads the file, then the run.
-        decoder = _Decoding(lambda: YUVDecoder(args.input, work.name, layout, info.width, info.height))
-        matrix = args.matrix if args.matrix != "auto" else _MATRIX.get(info.color_space or "")
-        if not exact:  # ffmpeg converts RGB with its default, BT.601 limited range, and we tag it so
-            matrix, info = "bt601", replace(info, color_space="smpte170m", color_range="tv")
-        full = work.full_range or info.color_range == "pc"
-        colour = Colour.for_layout(layout, info.height, matrix=matrix, full_range=full)
-        encoder = FrameEncoder(_encoder_cmd(args, info, work, rate, pix_fmt, outputs.temp(out), out), (0,))
+        decoder = _Decoding(lambda: YUVDecoder(args.input, fmt.work.name, fmt.layout, info.width, info.height))
+        colour = fmt.colour()
+        try:
+            cmd = encoder_command(EncodeOptions.from_namespace(args), args.input, info, fmt.work, rate,
+                                  pix_fmt, outputs.temp(out), out.suffix)
+        except ValueError as exc:  # --encoder-args
+            raise UserError(str(exc)) from None
+        encoder = FrameEncoder(cmd, (0,))
         if args.save_masks:
             target = Path(args.save_masks)
             is_video = target.suffix.lower() in _video_suffixes()
@@ -554,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
     func = commands.get(argv[0]) if argv else None
 
     def on_term(signum: int, frame: Any) -> None:
-        raise _Terminated
+        raise Terminated
 
     try:
         signal.signal(signal.SIGTERM, on_term)
@@ -571,7 +530,7 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt:
             error("interrupted; no output written")
             return 130
-        except _Terminated:
+        except Terminated:
             error("terminated; no output written")
             return 143
         except Exception as exc:  # e.g. the engine rejecting the input mid-run: one line, no output written

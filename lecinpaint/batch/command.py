@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 
 from lecinpaint.batch.plan import Source, expand_inputs, output_path
-from lecinpaint.cli import PROG, UserError, add_engine_options, engine_settings, error, log
+from lecinpaint.cli import (
+    PROG,
+    Terminated,
+    UserError,
+    add_encoding_options,
+    add_engine_options,
+    engine_settings,
+    error,
+    log,
+)
+from lecinpaint.io.output import EncodeOptions
 
 __all__ = ["main", "parser"]
 
@@ -26,16 +36,6 @@ Each output is OUTDIR/<input name>.<ext>, written only when complete. Running th
 the outputs that were finished (use -y to redo them). --masks takes a folder of per-video masks named
 after the inputs (MASKS/<name>.mkv, MASKS/<name>/, ...); with a single input it may also be the masks
 themselves. The exit status is 1 if any input failed. See docs/cluster.md."""
-
-
-def _copy_encoding_options(p: argparse.ArgumentParser) -> None:
-    """The ``lecinpaint`` command's encoding options, taken from its own parser so that both stay one."""
-    from lecinpaint.cli import _run_parser
-
-    src = next(g for g in _run_parser()._action_groups if g.title == "encoding")
-    dst = p.add_argument_group("encoding (as for a single file)")
-    for action in src._group_actions:
-        dst._add_action(action)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -64,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--preroll", type=float, default=10.0, metavar="SECONDS",
                    help="frames decoded before each chunk to bring the engine's state to where a single "
                         "pass has it (default 10; see docs/cluster.md)")
-    _copy_encoding_options(p)
+    add_encoding_options(p, "encoding (as for a single file)")
     add_engine_options(p)
     return p
 
@@ -140,8 +140,12 @@ def main(argv: list[str]) -> int:
         Config(**{k: v for k, v in settings.items() if k != "segmenter" or v != "masks"})
     except (ValueError, TypeError) as exc:
         raise UserError(str(exc)) from None
-    encoding = {k: getattr(args, k)
-                for k in ("codec", "crf", "preset", "pix_fmt", "audio_codec", "encoder_args")}
+    # The same fields, with the same meaning, as the single-file command's encoding options.
+    encoding = {k: getattr(args, k) for k in EncodeOptions.__dataclass_fields__}
+    try:
+        EncodeOptions.from_namespace(encoding).extra_args()
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     device = str(settings.get("device", "auto"))
     opts = BatchOptions(
         outdir=outdir, settings=settings, encoding=encoding, address=args.address, workers=args.workers,
@@ -149,13 +153,11 @@ def main(argv: list[str]) -> int:
         gpu=device.startswith("cuda"), auto_device=device == "auto",
         settings_hash=fingerprint({"engine": settings, "encoding": encoding, "masks": str(masks)}),
     )
-    from lecinpaint.cli import _Terminated
-
     try:
         results, elapsed = run_batch(sources, opts)
     except ConnectionError as exc:
         raise UserError(f"cannot reach the Ray cluster at {args.address!r}: {exc}") from None
-    except (KeyboardInterrupt, _Terminated) as exc:
+    except (KeyboardInterrupt, Terminated) as exc:
         # Unlike a single file, a batch keeps what it finished: say so, and how to go on.
         error(f"{'interrupted' if isinstance(exc, KeyboardInterrupt) else 'terminated'}; the finished "
               "outputs are kept, the unfinished ones discarded; run the same command again to go on")

@@ -11,20 +11,21 @@ into presentation order.
 Example::
 
     times = frame_times("lecture.mp4")                  # one presentation time per frame, seconds
-    for rgb in decode_range("lecture.mp4", info, times, 250, 500):
-        ...                                              # frames 250..499, (H, W, 3) uint8 RGB
+    work, _ = work_format(info.pix_fmt)                 # lecinpaint.io.pixfmt
+    for frame in decode_range("lecture.mp4", info, times, 250, 500, work):
+        ...                                              # frames 250..499, YUVFrame planes of `work`
 """
 
 from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
-from lecinpaint.io.ffmpeg import FFmpegError, VideoInfo, decode_rgb, find_program
+from lecinpaint.io.ffmpeg import FFmpegError, VideoInfo, YUVDecoder, find_program
+from lecinpaint.io.pixfmt import PixFmt
+from lecinpaint.io.y4m import YUVFrame, parse_layout
 
 __all__ = ["FrameTimes", "frame_times", "decode_range"]
 
@@ -101,64 +102,30 @@ def decode_range(
     times: FrameTimes,
     start: int,
     stop: int,
-    *,
-    vf: str | None = None,
-) -> Iterator[np.ndarray]:
-    """Yield frames ``start .. stop-1`` of ``path`` as ``(H, W, 3)`` uint8 RGB (fewer if the file ends).
+    work: PixFmt,
+) -> Iterator[YUVFrame]:
+    """Yield frames ``start .. stop-1`` of ``path`` as planes of ``work`` (fewer if the file ends).
 
-    Seeks when the timestamps allow it (see the module docstring); otherwise decodes from the start and
-    drops the frames before ``start``. ``vf`` is an extra size-keeping ffmpeg filter, as for
-    :func:`lecinpaint.io.ffmpeg.decode_rgb`.
+    ``work`` is the planar format the run works in (:func:`lecinpaint.io.output.output_format_for`), so
+    that the frames are the samples the single-file command decodes. Seeks when the timestamps allow it
+    (see the module docstring); otherwise decodes from the start and drops the frames before ``start``.
 
     Raises:
         FFmpegError: ffmpeg failed.
     """
     if stop <= start:
         return
+    layout = parse_layout(work.y4m_layout)
     pos = times.seek_position(start)
     if pos is None:
-        for i, frame in enumerate(decode_rgb(path, info, vf=vf)):
-            if i >= stop:
-                break
-            if i >= start:
-                yield frame
-        return
-    cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-ss", f"{pos:.6f}", "-i", str(path),
-           "-map", "0:v:0"]
-    if vf:
-        cmd += ["-vf", vf]
-    cmd += ["-fps_mode", "passthrough", "-frames:v", str(stop - start),
-            "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
-    yield from _read_frames(cmd, info, path)
-
-
-def _read_frames(cmd: Sequence[str], info: VideoInfo, path: str | os.PathLike[str]) -> Iterator[np.ndarray]:
-    proc = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
-    assert proc.stdout is not None and proc.stderr is not None  # both are pipes
-    size = info.width * info.height * 3
-    finished = False
+        decoder = YUVDecoder(path, work.name, layout, info.width, info.height, frames=stop)
+        skip = start
+    else:
+        decoder = YUVDecoder(path, work.name, layout, info.width, info.height, seek=pos, frames=stop - start)
+        skip = 0
     try:
-        while True:
-            buf = bytearray(size)
-            view = memoryview(buf)
-            got = 0
-            while got < size:
-                k = proc.stdout.readinto(view[got:])
-                if not k:
-                    break
-                got += k
-            if got < size:
-                break
-            yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, 3)
-        finished = True
+        for i, frame in enumerate(decoder):
+            if i >= skip:
+                yield frame
     finally:
-        if not finished:
-            proc.kill()
-        proc.stdout.close()
-        rc = proc.wait()
-        err = proc.stderr.read().decode(errors="replace").strip().splitlines()
-        proc.stderr.close()
-    if rc != 0:
-        tail = " | ".join(ln for ln in err[-3:] if ln.strip())
-        raise FFmpegError(f"ffmpeg could not decode {str(path)!r}: {tail or f'exit status {rc}'}")
+        decoder.close()  # stops ffmpeg when the caller stops early

@@ -267,6 +267,9 @@ class _Scheduler:
 
         v.info, v.plan, v.out_rate = res["info"], res["plan"], res["out_rate"]
         v.frames = res["out_frames"]
+        if not self.opts.quiet:
+            for note in res.get("notes", ()):
+                self.bar.write(f"lecinpaint batch: {v.source.input.name}: note: {note}", file=sys.stderr)
         self.bar.total = (self.bar.total or 0) + v.frames
         self.bar.refresh()
         plan = v.plan
@@ -292,8 +295,9 @@ class _Scheduler:
 
     def _join(self, v: VideoResult) -> None:
         parts = [str(v.parts[k]) for k in sorted(v.parts)]
-        task = dict(input=str(v.source.input), info=v.info, out_rate=v.out_rate, parts=parts,
-                    target=str(self.work / v.source.output.name), expected=v.frames)
+        task = dict(input=str(v.source.input), format=v.plan.shared["format"],  # type: ignore[union-attr]
+                    out_rate=v.out_rate, parts=parts, target=str(self.work / v.source.output.name),
+                    expected=v.frames)
         self.urgent.append(("join", v, task))
 
     def _finish(self, v: VideoResult, finished: Path) -> None:

@@ -8,7 +8,6 @@ one-line ``reason``, and the other videos go on.
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from fractions import Fraction
@@ -44,7 +43,7 @@ class Worker:
             frame rate; ``fps`` (a frame-rate reduction) is applied here, per video, so that it counts
             frames from the start of the video and not from the start of a chunk.
         encoding: the encoding options (``codec``, ``crf``, ``preset``, ``pix_fmt``, ``audio_codec``,
-            ``encoder_args``), as the ``lecinpaint`` command takes them.
+            ``matrix``, ``encoder_args``), as the ``lecinpaint`` command takes them.
     """
 
     def __init__(self, settings: dict[str, Any], encoding: dict[str, Any]) -> None:
@@ -60,7 +59,9 @@ class Worker:
             # is never loaded, and no mask stabiliser runs (the same path as `--masks` in one pass).
             settings.update(segmenter="mediapipe", stabilize=0)
         self.engine = make_engine(settings)
-        self.encoding = dict(encoding)
+        from lecinpaint.io.output import EncodeOptions
+
+        self.encoding = EncodeOptions.from_namespace(encoding)
 
     # ---------------------------------------------------------------------------------------------
     def prepare(self, source: str, masks: str | None, chunk_seconds: float | None,
@@ -71,10 +72,12 @@ class Worker:
         receives; a product of a first pass over the video belongs in ``VideoPlan.shared`` too.
         """
         from lecinpaint.io.ffmpeg import probe
+        from lecinpaint.io.output import output_format_for
 
         try:
             info = probe(source)
             times = frame_times(source)
+            fmt = output_format_for(self.encoding, info)
             if masks is not None:
                 _check_masks(masks, info)
             rate = info.rate
@@ -86,10 +89,11 @@ class Worker:
             chunk_frames = None if chunk_seconds is None else max(1, int(round(chunk_seconds * float(rate))))
             chunks = plan_chunks(times.count, chunk_frames, pre_in, post_in)
             out_frames = sum(_kept(self._reducer(rate), c.start, c.stop) for c in chunks)
-            plan = VideoPlan(times.count, chunks, shared={"times": times})
+            plan = VideoPlan(times.count, chunks, shared={"times": times, "format": fmt})
         except Exception as exc:  # a broken input: reported, the batch goes on
             return {"ok": False, "reason": _one_line(exc)}
-        return {"ok": True, "info": info, "plan": plan, "out_frames": out_frames, "out_rate": out_rate}
+        return {"ok": True, "info": info, "plan": plan, "out_frames": out_frames, "out_rate": out_rate,
+                "notes": list(fmt.notes)}
 
     def _reducer(self, rate: Fraction) -> Any:
         if self.fps is None or self.fps >= rate:
@@ -102,27 +106,31 @@ class Worker:
     def run_chunk(self, task: dict[str, Any]) -> dict[str, Any]:
         """Inpaint one chunk and write it to ``task['target']`` (through a temporary file).
 
-        Decodes the chunk with its pre-roll and post-roll, runs the engine over all of it, and keeps
-        the output frames of the chunk proper. A video in one chunk is encoded straight into its final
-        form; a chunk of a longer video becomes a lossless RGB part (FFV1) for :meth:`join`.
+        Decodes the chunk with its pre-roll and post-roll in the video's work format (the source's own
+        planes), runs the engine over all of it, and keeps the output frames of the chunk proper,
+        composited into the source planes exactly as the single-file command does. A video in one chunk
+        is encoded straight into its final form; a chunk of a longer video becomes a lossless part
+        (FFV1, the work format's planes at the source's depth) for :meth:`join`.
         """
-        from lecinpaint.cli import UserError, _decode_filter
         from lecinpaint.io.ffmpeg import FrameEncoder
+        from lecinpaint.io.output import OutputFormat, lossless_part_command
+        from lecinpaint.io.stream import inpaint_stream
 
         t0 = time.perf_counter()
-        info = task["info"]
         plan: VideoPlan = task["plan"]
         chunk: Chunk = task["chunk"]
+        fmt: OutputFormat = plan.shared["format"]
+        info = fmt.info
         target = Path(task["target"])
         tmp = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
         encoder = None
         frames = None
+        stream = None
         try:
             times: FrameTimes = plan.shared["times"]
             reducer = self._reducer(info.rate)
             keep = (lambda i: True) if reducer is None else reducer.keep
-            frames = decode_range(task["input"], info, times, chunk.decode_start, chunk.decode_stop,
-                                  vf=_decode_filter(info))
+            frames = decode_range(task["input"], info, times, chunk.decode_start, chunk.decode_stop, fmt.work)
             kept_idx: list[int] = []
 
             def kept_frames() -> Any:
@@ -135,17 +143,20 @@ class Worker:
             if task["masks"] is not None:
                 mask_iter = _masks_from(task["masks"], chunk.decode_start, chunk.decode_stop, keep)
             if task["final"]:
-                cmd = self._final_cmd(task["input"], info, task["out_rate"], tmp)
+                cmd = self._final_cmd(task["input"], fmt, task["out_rate"], tmp)
             else:
-                cmd = _part_cmd(info, task["out_rate"], tmp)
-            encoder = FrameEncoder(cmd, (info.height, info.width, 3))
+                cmd = lossless_part_command(info, fmt.work, task["out_rate"], tmp)
+            encoder = FrameEncoder(cmd, (0,))
+            colour = fmt.colour()
             written = 0
             last_report = 0.0
             progress = task.get("progress")  # an object with report.remote(key, frames), or None
-            for k, out in enumerate(self.engine.run(kept_frames(), masks=mask_iter)):
+            stream = inpaint_stream(self.engine, kept_frames(), colour.to_rgb_frame, colour.composite_frame,
+                                    masks=mask_iter)
+            for k, out in stream:
                 i = kept_idx[k]
                 if chunk.start <= i < chunk.stop:
-                    encoder.write(np.asarray(out, dtype=np.uint8))
+                    encoder.write_bytes(_frame_bytes(out))
                     written += 1
                     now = time.perf_counter()
                     if progress is not None and now - last_report > 0.5:
@@ -156,8 +167,8 @@ class Worker:
                     break
             expected = task["expected"]
             if written != expected:
-                raise UserError(f"frames {chunk.start}..{chunk.stop - 1}: decoded {written} output frames, "
-                                f"expected {expected} (the file ends early or is damaged)")
+                raise RuntimeError(f"frames {chunk.start}..{chunk.stop - 1}: decoded {written} output "
+                                   f"frames, expected {expected} (the file ends early or is damaged)")
             encoder.close()
             encoder = None
             os.replace(tmp, target)
@@ -167,6 +178,8 @@ class Worker:
         except Exception as exc:
             return {"ok": False, "reason": _one_line(exc)}
         finally:
+            if stream is not None:
+                stream.close()
             if frames is not None:
                 frames.close()  # stops the decoder when the post-roll was cut short
             if encoder is not None:
@@ -177,22 +190,25 @@ class Worker:
         """Encode a video's lossless parts, in order, into one file with the source's other streams.
 
         One encoder over all the parts: the joins are frame-exact (no duplicated or missing frame) and
-        invisible (no encoder restart, one GOP structure, one rate control).
+        invisible (no encoder restart, one GOP structure, one rate control). The parts are read back in
+        the work format, so the encoder gets exactly the planes a single pass would have given it.
         """
-        from lecinpaint.io.ffmpeg import FrameEncoder, decode_rgb, probe
+        from lecinpaint.io.ffmpeg import FrameEncoder, YUVDecoder
+        from lecinpaint.io.output import OutputFormat
 
         t0 = time.perf_counter()
-        info = task["info"]
+        fmt: OutputFormat = task["format"]
+        info = fmt.info
         target = Path(task["target"])
         tmp = target.with_name(f".{target.stem}.{os.getpid()}.partial{target.suffix}")
         encoder = None
         try:
-            encoder = FrameEncoder(self._final_cmd(task["input"], info, task["out_rate"], tmp),
-                                   (info.height, info.width, 3))
+            encoder = FrameEncoder(self._final_cmd(task["input"], fmt, task["out_rate"], tmp),
+                                   (0,))
             n = 0
             for part in task["parts"]:
-                for frame in decode_rgb(part, probe(part)):
-                    encoder.write(frame)
+                for frame in YUVDecoder(part, fmt.work.name, fmt.layout, info.width, info.height):
+                    encoder.write_bytes(_frame_bytes(frame))
                     n += 1
             if n != task["expected"]:
                 raise RuntimeError(f"joining the chunks gave {n} frames, expected {task['expected']}")
@@ -207,21 +223,18 @@ class Worker:
                 encoder.abort()
             tmp.unlink(missing_ok=True)
 
-    def _final_cmd(self, source: str, info: Any, rate: Fraction, tmp: Path) -> list[str]:
-        from lecinpaint.cli import _encoder_cmd
+    def _final_cmd(self, source: str, fmt: Any, rate: Fraction, tmp: Path) -> list[str]:
+        """The single-file command's encoder (same options, same streams from the source); ``tmp`` has
+        the output's extension, which picks the container."""
+        from lecinpaint.io.output import encoder_command
 
-        args = argparse.Namespace(input=source, **self.encoding)
-        return _encoder_cmd(args, info, Fraction(rate), tmp, tmp)
+        return encoder_command(self.encoding, source, fmt.info, fmt.work, Fraction(rate), fmt.pix_fmt, tmp,
+                               tmp.suffix)
 
 
-def _part_cmd(info: Any, rate: Fraction, tmp: Path) -> list[str]:
-    """A lossless RGB part: FFV1 with planar RGB keeps every bit of the engine's output."""
-    from lecinpaint.io.ffmpeg import find_program
-
-    r = Fraction(rate)
-    return [find_program("ffmpeg"), "-nostdin", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
-            "-s", f"{info.width}x{info.height}", "-r", f"{r.numerator}/{r.denominator}", "-i", "-",
-            "-c:v", "ffv1", "-level", "3", "-pix_fmt", "gbrp", str(tmp)]
+def _frame_bytes(frame: Any) -> bytes:
+    """A :class:`YUVFrame`'s planes, one after the other, as ffmpeg's raw planar formats lay them out."""
+    return b"".join(np.ascontiguousarray(p).data for p in frame.planes)
 
 
 def _kept(reducer: Any, start: int, stop: int) -> int:

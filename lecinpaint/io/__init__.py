@@ -7,6 +7,7 @@ Submodules:
     lecinpaint.io.stream     the one source -> engine -> composited frame path all front ends share
     lecinpaint.io.ffmpeg     ffprobe / ffmpeg subprocess helpers (probe, decode, encode, mask videos)
     lecinpaint.io.pixfmt     which pixel format the command works in and which one an encoder can write
+    lecinpaint.io.output     what a file front end writes: work/output formats, colour, encoder command
     lecinpaint.io.preview    the command's before/after contact sheet
     lecinpaint.io.native_log keeps TensorFlow Lite / absl start-up lines off stderr (fd level)
 """

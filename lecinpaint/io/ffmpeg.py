@@ -240,16 +240,24 @@ class YUVDecoder:
     ffmpeg 5.1's y4m writer gets the chroma rows of odd widths wrong above 8 bits. Raises
     :class:`FFmpegError` with ffmpeg's own message when it fails (after the frames decoded before the
     failure). :meth:`close` stops it early.
+
+    ``seek`` (seconds, ffmpeg's input ``-ss``) starts at the first frame at or after that time, and
+    ``frames`` stops after that many frames (see :mod:`lecinpaint.batch.decode` for frame-exact ranges).
     """
 
     def __init__(self, path: str | os.PathLike[str], pix_fmt: str, layout: ChromaLayout, width: int,
-                 height: int) -> None:
+                 height: int, *, seek: float | None = None, frames: int | None = None) -> None:
         self.path = str(path)
         self.layout = layout
         self._shapes = layout.plane_shapes(width, height)
         self._bytes = layout.frame_bytes(width, height)
-        cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error", "-i", self.path, "-map", "0:v:0",
-               "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
+        cmd = [find_program("ffmpeg"), "-nostdin", "-v", "error"]
+        if seek is not None:
+            cmd += ["-ss", f"{seek:.6f}"]
+        cmd += ["-i", self.path, "-map", "0:v:0", "-fps_mode", "passthrough"]
+        if frames is not None:
+            cmd += ["-frames:v", str(frames)]
+        cmd += ["-f", "rawvideo", "-pix_fmt", pix_fmt, "-"]
         # A session of its own: a Ctrl-C in the terminal reaches only the caller, which stops ffmpeg.
         self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, start_new_session=True)

@@ -89,19 +89,26 @@ def _ffmpeg(*args: str) -> None:
 ])
 def test_decode_range_is_frame_exact(tmp_path: Path, name: str, codec: list[str]) -> None:
     from lecinpaint.batch.decode import decode_range, frame_times
-    from lecinpaint.io.ffmpeg import decode_rgb, probe
+    from lecinpaint.io.ffmpeg import YUVDecoder, probe
+    from lecinpaint.io.pixfmt import work_format
+    from lecinpaint.io.y4m import parse_layout
 
     path = tmp_path / name
     # testsrc draws a frame counter: every frame differs from its neighbours.
     _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25", "-t", "4", *codec, str(path))
     info = probe(path)
     times = frame_times(path)
-    full = np.stack(list(decode_rgb(path, info)))
+    work, exact = work_format(info.pix_fmt)
+    assert exact
+    # The reference: every frame decoded from the start, in the same (the source's own) planar format.
+    full = [f.planes for f in YUVDecoder(path, work.name, parse_layout(work.y4m_layout), 96, 64)]
     assert times.count == len(full) == 100
     for a, b in [(0, 7), (1, 2), (23, 60), (61, 100), (95, 130)]:
-        got = list(decode_range(path, info, times, a, b))
+        got = list(decode_range(path, info, times, a, b, work))
         assert len(got) == min(b, 100) - a
-        assert all(np.array_equal(g, full[a + k]) for k, g in enumerate(got)), (a, b)
+        for k, g in enumerate(got):
+            assert len(g.planes) == len(full[a + k]), (a, b)
+            assert all(np.array_equal(x, y) for x, y in zip(g.planes, full[a + k])), (a, b, k)
 
 
 def test_import_and_command_without_ray(tmp_path: Path) -> None:

@@ -1,8 +1,8 @@
 """``lecinpaint batch`` on a real local Ray cluster (started by the command, 2 CPUs here).
 
 The references are independent of the batch code: the plain ``lecinpaint`` command (one process, no Ray)
-run on the same clip with the same options, with a lossless output (FFV1, planar RGB), so that frames
-compare exactly.
+run on the same clip with the same options, with a lossless output (FFV1 in the source's own pixel
+format), so that the YUV planes compare exactly.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ._helpers import (
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'lecinpaint[ray]')")
 pytestmark = [needs_ffmpeg, pytest.mark.slow]
 
-LOSSLESS = ["--codec", "ffv1", "--pix-fmt", "gbrp"]
+LOSSLESS = ["--codec", "ffv1"]  # the output keeps the source's pixel format, sample for sample
 
 
 def _run(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -65,12 +65,17 @@ def _clip(folder: Path, name: str, n: int, *, reverse: bool = False,
     return out, mdir
 
 
-def _frames(path: Path) -> np.ndarray:
-    info = ffprobe(path)["streams"][0]
-    w, h = int(info["width"]), int(info["height"])
+def _frames(path: Path, pix_fmt: str = "yuv444p") -> np.ndarray:
+    """The video's frames as raw planes, one row of bytes per frame; the file must hold ``pix_fmt``
+    (the source's format: nothing is converted on the way in or out)."""
+    info = [s for s in ffprobe(path)["streams"] if s["codec_type"] == "video"][0]
+    assert info["pix_fmt"] == pix_fmt
     raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
-                          "-f", "rawvideo", "-pix_fmt", "rgb24", "-"], capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 3)
+                          "-f", "rawvideo", "-pix_fmt", pix_fmt, "-"], capture_output=True, check=True).stdout
+    n = int(subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
+                            "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+                           capture_output=True, text=True, check=True).stdout.strip())
+    return np.frombuffer(raw, np.uint8).reshape(n, -1)
 
 
 def _single_pass(src: Path, masks: Path, out: Path) -> np.ndarray:
@@ -145,7 +150,7 @@ def test_chunked_equals_single_pass(tmp_path: Path) -> None:
                "--masks", str(masks), *ENGINE_ARGS, *LOSSLESS)
     assert res.returncode == 0, res.stderr
     got = _frames(out / "long.mkv")
-    assert got.shape == ref.shape == (n, 64, 96, 3)
+    assert got.shape == ref.shape == (n, 64 * 96 * 3)
     scores = [_psnr(x, y) for x, y in zip(got, ref)]
     mean = np.mean(np.minimum(scores, 100))
     print(f"chunked vs single pass: mean {mean:.2f} dB (identical = 100), worst {min(scores):.2f} dB")
@@ -220,3 +225,58 @@ def test_worker_killed_mid_task_is_retried(tmp_path: Path) -> None:
     got = _frames(out / "lecture.mkv")
     assert got.shape == ref.shape and np.array_equal(got, ref)
     assert not list((out / ".lecinpaint-batch").glob("run-*"))
+
+
+def _planes10(path: Path, w: int, h: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(Y, U, V) of a yuv420p10le video, as uint16 arrays (n, rows, cols)."""
+    raw = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0",
+                          "-f", "rawvideo", "-pix_fmt", "yuv420p10le", "-"], capture_output=True,
+                         check=True).stdout
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    a = np.frombuffer(raw, "<u2").reshape(-1, w * h + 2 * cw * ch)
+    return (a[:, :w * h].reshape(-1, h, w), a[:, w * h:w * h + cw * ch].reshape(-1, ch, cw),
+            a[:, w * h + cw * ch:].reshape(-1, ch, cw))
+
+
+def test_chunked_keeps_size_depth_and_untouched_planes(tmp_path: Path) -> None:
+    # An odd-sized 10-bit 4:2:0 source (lossless FFV1), in two chunks joined: the output keeps the size
+    # and the depth, every sample outside the hole is the source's, and it matches the single pass.
+    w, h, n = 97, 65, 60
+    frames, masks, _ = scene(w, h, n)
+    frames[:, :12] = ((np.arange(n) * 40) % 256).astype(np.uint8)[:, None, None, None]
+    src = tmp_path / "deep.mkv"
+    ffmpeg_encode_raw(frames, ["-c:v", "ffv1", "-pix_fmt", "yuv420p10le", "-y", str(src)])
+    mdir = write_mask_dir(masks, tmp_path / "masks" / "deep")
+    single = tmp_path / "single.mkv"
+    res = _run(str(src), "-o", str(single), "--masks", str(mdir), *ENGINE_ARGS, *LOSSLESS)
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "out"
+    res = _run("batch", str(src), "-o", str(out), "--chunk", "1", "--preroll", "1", "--workers", "2",
+               "--masks", str(mdir), *ENGINE_ARGS, *LOSSLESS)
+    assert res.returncode == 0, res.stderr
+    got_path = out / "deep.mkv"
+    stream = [s for s in ffprobe(got_path)["streams"] if s["codec_type"] == "video"][0]
+    assert (stream["width"], stream["height"], stream["pix_fmt"]) == (w, h, "yuv420p10le")
+    sy, su, sv = _planes10(src, w, h)
+    gy, gu, gv = _planes10(got_path, w, h)
+    ry, ru, rv = _planes10(single, w, h)
+    assert gy.shape == sy.shape == (n, h, w)
+    # Outside the hole, bit for bit the source: luma everywhere the mask is off, chroma where none of
+    # the luma pixels a chroma sample covers is in the hole.
+    keep = ~masks
+    assert np.array_equal(gy[keep], sy[keep])
+    pad = np.pad(masks, ((0, 0), (0, h % 2), (0, w % 2)))
+    chroma_hole = pad.reshape(n, (h + 1) // 2, 2, (w + 1) // 2, 2).any(axis=(2, 4))
+    for g, s in ((gu, su), (gv, sv)):
+        assert np.array_equal(g[~chroma_hole], s[~chroma_hole])
+    assert masks.any() and not np.array_equal(gy, sy)  # something was removed
+    # Against the single pass: every frame >= 40 dB (10-bit peak).
+    scores = []
+    for k in range(n):
+        planes_g = np.concatenate([gy[k].ravel(), gu[k].ravel(), gv[k].ravel()]).astype(np.float64)
+        planes_r = np.concatenate([ry[k].ravel(), ru[k].ravel(), rv[k].ravel()]).astype(np.float64)
+        mse = float(np.mean((planes_g - planes_r) ** 2))
+        scores.append(math.inf if mse == 0 else 10 * math.log10(1023.0**2 / mse))
+    print(f"10-bit chunked vs single pass: mean {np.mean(np.minimum(scores, 100)):.2f} dB, "
+          f"worst {min(scores):.2f} dB")
+    assert min(scores) >= 40.0
