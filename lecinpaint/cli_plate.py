@@ -35,8 +35,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def plate_command(argv: list[str]) -> int:
     """Run ``lecinpaint plate``; returns the exit status (user errors raise :class:`UserError`)."""
-    from lecinpaint.cli import _decode_filter, _temp_output
-    from lecinpaint.io.ffmpeg import FFmpegError, decode_rgb, probe
+    from lecinpaint.cli import _temp_output
+    from lecinpaint.io.ffmpeg import FFmpegError, YUVDecoder, probe
+    from lecinpaint.io.output import EncodeOptions, output_format_for
 
     args = _parser().parse_args(argv)
     inp, out = Path(args.input), Path(args.output)
@@ -56,7 +57,15 @@ def plate_command(argv: list[str]) -> int:
     engine.output_rate(info.rate)
     tmp = _temp_output(out)
     try:
-        plate = engine.build_plate(decode_rgb(inp, info, vf=_decode_filter(info)))
+        # The frames exactly as the command gives them to the engine: decoded to the same work format
+        # and converted to RGB by the same colour path (the command's default output options).
+        fmt = output_format_for(EncodeOptions(), info)
+        colour = fmt.colour()
+        decoder = YUVDecoder(inp, fmt.work.name, fmt.layout, info.width, info.height)
+        try:
+            plate = engine.build_plate(colour.to_rgb_frame(f) for f in decoder)
+        finally:
+            decoder.close()
         if len(plate) == 0:
             raise UserError(f"{str(inp)!r}: no video frames could be decoded")
         plate.save(tmp)

@@ -120,11 +120,12 @@ def inpaint_stream(
     base = 0  # input index of pending[0]
     feed = _Feed(source, to_rgb, pending)
     frames: Iterable[np.ndarray] = iter(feed)
-    if not isinstance(source, Iterator) and engine.makes_first_pass(feed):
+    first_pass = getattr(engine, "makes_first_pass", None)  # engines without a plate make none
+    if not isinstance(source, Iterator) and first_pass is not None and first_pass(feed):
         feed.skip = 1
         frames = feed
-    results = engine.run(frames, masks=masks, progress=progress, with_masks=True, with_index=True,
-                         start=start)
+    extra = {"start": start} if start else {}  # a piece of a longer video (VapourSynth windows)
+    results = engine.run(frames, masks=masks, progress=progress, with_masks=True, with_index=True, **extra)
     for index, (rgb, hole) in results:
         while base < index:  # inputs the engine dropped (fps reduction) have no output
             pending.popleft()

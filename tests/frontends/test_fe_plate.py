@@ -69,9 +69,10 @@ def test_plate_command_then_plate_option(clip: dict) -> None:
     assert res.returncode == 0, res.stderr
     got = _decode(out, clip["bg"].shape)
     box = clip["masks"][0]
-    for t in range(N_ALL):
-        assert np.array_equal(got[t][~clip["masks"][t]], clip["frames"][t][~clip["masks"][t]])
-        assert np.array_equal(got[t][box], clip["bg"][box]), t  # seen only from frame 12 on
+    for t in range(N_ALL):  # within the RGB -> YUV -> RGB round trip of an RGB source (see test_ghost)
+        out_t = ~clip["masks"][t]
+        assert np.abs(got[t][out_t].astype(int) - clip["frames"][t][out_t]).max() <= 2
+        assert np.abs(got[t][box].astype(int) - clip["bg"][box]).max() <= 2, t  # seen only from frame 12 on
     # The command's own first pass gives the same frames, and says what it cost.
     own = clip["tmp"] / "own.mkv"
     res = _cli(str(clip["video"]), "-o", str(own), *[a for a in _out_args(clip) if a != "-q"])
@@ -117,9 +118,12 @@ def test_ghost_option(clip: dict, alpha: str) -> None:
     res = _cli(str(clip["video"]), "-o", str(out), "--ghost", alpha, *_out_args(clip))
     assert res.returncode == 0, res.stderr
     got = _decode(out, clip["bg"].shape)
+    # The command works in the source's YUV: an RGB source goes RGB -> YUV -> RGB through ffmpeg, which
+    # moves values by a code or two; the ghost itself must add nothing beyond that.
     if alpha == "1":
-        assert np.array_equal(got, clip["frames"])  # the lecturer at full opacity: the input
+        assert np.abs(got.astype(int) - clip["frames"]).max() <= 2  # the lecturer at full opacity: the input
     else:
-        assert np.array_equal(got[0][clip["masks"][0]], clip["bg"][clip["masks"][0]])
+        m = clip["masks"][0]
+        assert np.abs(got[0][m].astype(int) - clip["bg"][m]).max() <= 2
     res = _cli(str(clip["video"]), "-o", str(out), "--ghost", "2", *_out_args(clip))
     assert res.returncode == 1 and "Config.ghost" in res.stderr
