@@ -90,10 +90,29 @@ class Worker:
             chunks = plan_chunks(times.count, chunk_frames, pre_in, post_in)
             out_frames = sum(_kept(self._reducer(rate), c.start, c.stop) for c in chunks)
             plan = VideoPlan(times.count, chunks, shared={"times": times, "format": fmt})
+            if self.engine.config.plate == "auto":
+                # The first pass, once per video: every chunk then uses the same first-seen plate, as
+                # the single-file command's second pass does.
+                plan.shared["plate"] = self._first_pass(source, info, times, fmt, masks)
         except Exception as exc:  # a broken input: reported, the batch goes on
             return {"ok": False, "reason": _one_line(exc)}
         return {"ok": True, "info": info, "plan": plan, "out_frames": out_frames, "out_rate": out_rate,
                 "notes": list(fmt.notes)}
+
+    def _first_pass(self, source: str, info: Any, times: FrameTimes, fmt: Any, masks: str | None) -> Any:
+        """The video's first-seen plate, from its kept frames decoded as the chunks decode them."""
+        reducer = self._reducer(info.rate)
+        keep = (lambda i: True) if reducer is None else reducer.keep
+        colour = fmt.colour()
+        frames = decode_range(source, info, times, 0, times.count, fmt.work)
+        rgb = (colour.to_rgb_frame(f) for i, f in enumerate(frames) if keep(i))
+        mask_iter = None if masks is None else _masks_from(masks, 0, times.count, keep)
+        try:
+            return self.engine.build_plate(rgb, mask_iter)
+        finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()
 
     def _reducer(self, rate: Fraction) -> Any:
         if self.fps is None or self.fps >= rate:
@@ -151,8 +170,12 @@ class Worker:
             written = 0
             last_report = 0.0
             progress = task.get("progress")  # an object with report.remote(key, frames), or None
+            plate = plan.shared.get("plate")
+            self.engine.use_plate(plate)  # None: the configuration's (off, or a plate file)
+            # The chunk's first kept frame in the whole video's numbering: where it sits in the plate.
+            start = _kept(reducer, 0, chunk.decode_start)
             stream = inpaint_stream(self.engine, kept_frames(), colour.to_rgb_frame, colour.composite_frame,
-                                    masks=mask_iter)
+                                    masks=mask_iter, start=start)
             for k, out in stream:
                 i = kept_idx[k]
                 if chunk.start <= i < chunk.stop:
@@ -178,6 +201,7 @@ class Worker:
         except Exception as exc:
             return {"ok": False, "reason": _one_line(exc)}
         finally:
+            self.engine.use_plate(None)  # the next task may be another video
             if stream is not None:
                 stream.close()
             if frames is not None:
