@@ -406,7 +406,8 @@ def _execute(args: argparse.Namespace, engine: Any, outputs: _Outputs, fmt: Any,
     decoder = encoder = masks_out = bar = None
     try:
         # Decoded anew by each reading: the engine's first pass (the plate) reads the file, then the run.
-        decoder = _Decoding(lambda: YUVDecoder(args.input, fmt.work.name, fmt.layout, info.width, info.height))
+        decoder = _Decoding(lambda: YUVDecoder(args.input, fmt.work.name, fmt.layout, info.width,
+                                               info.height))
         colour = fmt.colour()
         try:
             cmd = encoder_command(EncodeOptions.from_namespace(args), args.input, info, fmt.work, rate,
@@ -459,7 +460,8 @@ def _execute(args: argparse.Namespace, engine: Any, outputs: _Outputs, fmt: Any,
         if not args.quiet:
             first, second = engine.pass_times["first"], engine.pass_times["second"]
             if first and engine.config.plate == "auto":  # a first pass ran (not --plate FILE/off)
-                log(f"first pass (plate): {first:.1f} s, {100 * first / max(second, 1e-9):.0f} % of the second")
+                share = 100 * first / max(second, 1e-9)
+                log(f"first pass (plate): {first:.1f} s, {share:.0f} % of the second")
             log(f"wrote {str(out)!r}: {n} frames, {pix_fmt}")
         return 0
     except (FFmpegError, PreviewError) as exc:

@@ -398,7 +398,9 @@ def _upsample(mask: np.ndarray, h: int, w: int) -> np.ndarray:
     return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
 
 
-def _scale_box(box: tuple[int, int, int, int], sy: float, sx: float, h: int, w: int) -> tuple[int, int, int, int]:
+def _scale_box(
+    box: tuple[int, int, int, int], sy: float, sx: float, h: int, w: int
+) -> tuple[int, int, int, int]:
     y0, y1, x0, x1 = box
     return (max(0, int(y0 * sy)), min(h, int(math.ceil(y1 * sy))),
             max(0, int(x0 * sx)), min(w, int(math.ceil(x1 * sx))))

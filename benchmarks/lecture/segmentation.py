@@ -115,7 +115,8 @@ def run_clip(spec: SegClip, segmenters: list[str], quick: bool, log: Any) -> tup
     res: dict[str, Any] = {"clip": spec.name, "seed": spec.seed, "frames": len(samples), "runs": {}}
     worst: list = []
     truth_scorer = ClipScorer()
-    for s, out in zip(samples, Engine(Config()).run((s.frame for s in samples), masks=(s.gt_mask for s in samples))):
+    exact = Engine(Config()).run((s.frame for s in samples), masks=(s.gt_mask for s in samples))
+    for s, out in zip(samples, exact):
         truth_scorer.update(out, s.gt_frame, s.gt_mask)
     res["psnr_mask_exact"] = truth_scorer.result()["psnr_mask"]
     for name in segmenters:
@@ -179,7 +180,8 @@ def section(results: dict[str, Any], picture: str | None = None) -> list[str]:
                 f"({m['gap_db']:+.1f}) | {m['segment_ms']:.1f} |"
             )
     env = results.get("env", {})
-    lines += ["", f"Run: {results.get('mode', '?')} mode, {env.get('date_utc', '?')} UTC, commit {env.get('commit', '?')};",
+    lines += ["", f"Run: {results.get('mode', '?')} mode, {env.get('date_utc', '?')} UTC, "
+              f"commit {env.get('commit', '?')};",
               "the machine's load during the run makes the ms columns indicative only.", ""]
     if picture:
         lines += ["Worst frame of each clip (blue: the hole; yellow: person left outside it; right: output):",
