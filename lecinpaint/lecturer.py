@@ -59,6 +59,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from lecinpaint.masks import dilate
+
 __all__ = ["BoardModel", "LecturerSegmenter"]
 
 
@@ -315,7 +317,9 @@ class LecturerSegmenter:
                     add = extra if add is None else add | extra
                     body = body | extra
             grow = max(2, int(round(0.03 * min(sh, sw))))
-            self.board.update(_grow(body, grow), _grow(model_body, grow))
+            grown_model = dilate(model_body, grow)
+            # Without additions of the board cue the two are one mask: one distance transform.
+            self.board.update(grown_model if body is model_body else dilate(body, grow), grown_model)
         if add is not None and add.any():
             prob[add if full else _upsample(add, h, w)] = 1.0
         self._last_body = body
@@ -404,12 +408,6 @@ def _scale_box(
     y0, y1, x0, x1 = box
     return (max(0, int(y0 * sy)), min(h, int(math.ceil(y1 * sy))),
             max(0, int(x0 * sx)), min(w, int(math.ceil(x1 * sx))))
-
-
-def _grow(mask: np.ndarray, r: int) -> np.ndarray:
-    from lecinpaint.masks import dilate
-
-    return dilate(mask, r)
 
 
 def _box_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
