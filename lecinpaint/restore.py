@@ -315,7 +315,7 @@ class RunState:
         umask = umask.reshape(h, w)
         img = out.numpy() if out.device.type == "cpu" else out.cpu().numpy()
         if self.board:
-            img[umask] = board_fill(img, umask)[umask]
+            board_fill(img, umask, in_place=True)
         elif out.device.type == "cpu":
             self.inpainter.fill_in_place(img, umask)
             return

@@ -1,4 +1,5 @@
-"""YUV <-> RGB conversion (in torch) and YUV-space compositing, for the y4m / raw front ends.
+"""YUV <-> RGB conversion (one affine transform per pixel, in OpenCV) and YUV-space compositing, for
+the y4m / raw front ends.
 
 Conventions:
     - RGB frames are ``(H, W, 3)`` uint8 numpy arrays (the engine's input and output).
@@ -18,9 +19,8 @@ the hole is bit-exact in every plane, whatever the conversion loses.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 __all__ = ["MATRICES", "default_matrix", "yuv_to_rgb", "rgb_to_yuv", "composite_yuv", "chroma_mask"]
 
@@ -54,63 +54,84 @@ def _scales(depth: int, full_range: bool) -> tuple[float, float, float, float]:
     return 16.0 * s, 219.0 * s, half, 224.0 * s
 
 
-def _plane(p: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(p).astype(np.float32, copy=False))
+def _to_rgb_matrix(depth: int, matrix: str, full_range: bool) -> np.ndarray:
+    """The 3x4 affine map from code values ``(Y, U, V, 1)`` to RGB in 0..255 (float, unrounded)."""
+    y_off, y_scale, c_off, c_scale = _scales(depth, full_range)
+    kr, kg, kb = _coeffs(matrix)
+    a = 255.0 / y_scale
+    vr = 255.0 * 2.0 * (1.0 - kr) / c_scale  # Cr into R
+    ub = 255.0 * 2.0 * (1.0 - kb) / c_scale  # Cb into B
+    ug, vg = -ub * kb / kg, -vr * kr / kg     # G = (Y - kr R - kb B) / kg
+    rows = [(a, 0.0, vr), (a, ug, vg), (a, ub, 0.0)]
+    return np.array([[ry, ru, rv, -ry * y_off - (ru + rv) * c_off] for ry, ru, rv in rows], np.float64)
+
+
+def _to_yuv_matrix(depth: int, matrix: str, full_range: bool) -> np.ndarray:
+    """The 3x4 affine map from ``(R, G, B, 1)`` (0..255) to code values ``(Y, U, V)`` (unrounded)."""
+    y_off, y_scale, c_off, c_scale = _scales(depth, full_range)
+    kr, kg, kb = _coeffs(matrix)
+    luma = np.array([kr, kg, kb]) / 255.0
+    cb = (np.array([0.0, 0.0, 1.0]) / 255.0 - luma) / (2.0 * (1.0 - kb))
+    cr = (np.array([1.0, 0.0, 0.0]) / 255.0 - luma) / (2.0 * (1.0 - kr))
+    return np.array([[*(luma * y_scale), y_off], [*(cb * c_scale), c_off], [*(cr * c_scale), c_off]])
+
+
+def _quantise(x: np.ndarray, peak: int) -> np.ndarray:
+    """Round half to even and clamp to ``0..peak``: uint8 for ``peak <= 255``, uint16 above."""
+    np.rint(x, out=x)
+    np.clip(x, 0, peak, out=x)
+    return x.astype(np.uint8 if peak <= 255 else np.uint16)
+
+
+def _upsample_chroma(plane: np.ndarray, h: int, w: int) -> np.ndarray:
+    """A chroma plane brought to ``(h, w)``: bilinear with centred samples on the padded grid, cropped,
+    so that sample centres line up for odd sizes too."""
+    ch, cw = plane.shape
+    sy, sx = -(-h // ch), -(-w // cw)
+    src = np.ascontiguousarray(plane, dtype=np.float32)
+    if (sy, sx) == (1, 1):
+        return src
+    return cv2.resize(src, (cw * sx, ch * sy), interpolation=cv2.INTER_LINEAR)[:h, :w]
 
 
 def yuv_to_rgb(planes: list[np.ndarray], *, depth: int, matrix: str, full_range: bool) -> np.ndarray:
-    """Convert YUV planes to an ``(H, W, 3)`` uint8 RGB frame (see the module docstring)."""
-    y_off, y_scale, c_off, c_scale = _scales(depth, full_range)
-    y = (_plane(planes[0]) - y_off) / y_scale
-    h, w = y.shape
+    """Convert YUV planes to an ``(H, W, 3)`` uint8 RGB frame (see the module docstring).
+
+    One affine transform per pixel (``cv2.transform``) from the code values, in float32."""
+    y_off, y_scale, _, _ = _scales(depth, full_range)
+    luma = np.ascontiguousarray(planes[0], dtype=np.float32)
+    h, w = luma.shape
     if len(planes) == 1:
-        rgb = y.unsqueeze(-1).expand(h, w, 3)
-    else:
-        kr, kg, kb = _coeffs(matrix)
-        uv = torch.stack([_plane(planes[1]), _plane(planes[2])])
-        if uv.shape[-2:] != (h, w):
-            # The chroma grid covers ceil(h/sy) x ceil(w/sx) samples; interpolate on the padded grid
-            # and crop, so that sample centres line up for odd sizes too.
-            sy, sx = -(-h // uv.shape[1]), -(-w // uv.shape[2])
-            uv = F.interpolate(uv[None], scale_factor=(sy, sx), mode="bilinear", align_corners=False)[0]
-            uv = uv[:, :h, :w]
-        cb, cr = (uv - c_off) / c_scale
-        r = y + 2.0 * (1.0 - kr) * cr
-        b = y + 2.0 * (1.0 - kb) * cb
-        g = (y - kr * r - kb * b) / kg
-        rgb = torch.stack([r, g, b], dim=-1)
-    return (rgb * 255.0).round_().clamp_(0, 255).to(torch.uint8).numpy()
+        grey = (luma - np.float32(y_off)) * np.float32(255.0 / y_scale)
+        return np.repeat(_quantise(grey, 255)[:, :, None], 3, axis=2)
+    ycc = cv2.merge([luma, _upsample_chroma(planes[1], h, w), _upsample_chroma(planes[2], h, w)])
+    return _quantise(cv2.transform(ycc, _to_rgb_matrix(depth, matrix, full_range)), 255)
 
 
 def rgb_to_yuv(
     rgb: np.ndarray, *, depth: int, matrix: str, full_range: bool, sub_x: int, sub_y: int
 ) -> list[np.ndarray]:
-    """Convert an ``(H, W, 3)`` uint8 RGB frame to YUV planes (``sub_x == 0``: luma only)."""
-    y_off, y_scale, c_off, c_scale = _scales(depth, full_range)
-    kr, kg, kb = _coeffs(matrix)
-    x = torch.from_numpy(np.ascontiguousarray(rgb)).to(torch.float32) / 255.0
-    r, g, b = x.unbind(-1)
-    y = kr * r + kg * g + kb * b
+    """Convert an ``(H, W, 3)`` uint8 RGB frame to YUV planes (``sub_x == 0``: luma only).
+
+    Chroma is averaged over each ``sub_y x sub_x`` block before rounding (edge blocks of odd sizes
+    repeat the last row or column)."""
     peak = (1 << depth) - 1
-    dtype = torch.uint8 if depth <= 8 else torch.int32
-    np_dtype = np.uint8 if depth <= 8 else np.uint16
-
-    def quant(t: torch.Tensor, off: float, scale: float) -> np.ndarray:
-        return (t * scale + off).round_().clamp_(0, peak).to(dtype).numpy().astype(np_dtype, copy=False)
-
-    out = [quant(y, y_off, y_scale)]
+    m = _to_yuv_matrix(depth, matrix, full_range)
+    src = np.ascontiguousarray(rgb, dtype=np.float32)
     if sub_x == 0:
-        return out
-    cb = (b - y) / (2.0 * (1.0 - kb))
-    cr = (r - y) / (2.0 * (1.0 - kr))
-    uv = torch.stack([cb, cr])
-    if sub_x > 1 or sub_y > 1:
-        h, w = y.shape
-        ph, pw = (-h) % sub_y, (-w) % sub_x
-        if ph or pw:
-            uv = F.pad(uv[None], (0, pw, 0, ph), mode="replicate")[0]
-        uv = F.avg_pool2d(uv[None], (sub_y, sub_x))[0]
-    out += [quant(uv[0], c_off, c_scale), quant(uv[1], c_off, c_scale)]
+        return [_quantise(cv2.transform(src, m[:1]), peak)]
+    yuv = cv2.transform(src, m)
+    y, u, v = cv2.split(yuv)
+    out = [_quantise(y, peak)]
+    for c in (u, v):
+        if sub_x > 1 or sub_y > 1:
+            h, w = c.shape
+            ph, pw = (-h) % sub_y, (-w) % sub_x
+            if ph or pw:
+                c = cv2.copyMakeBorder(c, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
+            # An integer-factor INTER_AREA resize is the block mean.
+            c = cv2.resize(c, (c.shape[1] // sub_x, c.shape[0] // sub_y), interpolation=cv2.INTER_AREA)
+        out.append(_quantise(c, peak))
     return out
 
 

@@ -77,9 +77,22 @@ class Colour:
             return list(planes)
         from lecinpaint.io import color
 
-        filled = color.rgb_to_yuv(rgb, depth=self.depth, matrix=self.matrix, full_range=self.full_range,
-                                  sub_x=self.sub_x, sub_y=self.sub_y)
-        return color.composite_yuv(planes, filled, hole, sub_x=self.sub_x, sub_y=self.sub_y)
+        # Only the hole's bounding box, widened to whole chroma blocks, is converted: every chroma sample
+        # in it covers the same luma pixels as in the whole frame, so the result is the same.
+        sy, sx = max(1, self.sub_y), max(1, self.sub_x)
+        h, w = hole.shape
+        rows, cols = np.flatnonzero(hole.any(axis=1)), np.flatnonzero(hole.any(axis=0))
+        y0, x0 = int(rows[0]) // sy * sy, int(cols[0]) // sx * sx
+        y1, x1 = min(h, -(-(int(rows[-1]) + 1) // sy) * sy), min(w, -(-(int(cols[-1]) + 1) // sx) * sx)
+        filled = color.rgb_to_yuv(rgb[y0:y1, x0:x1], depth=self.depth, matrix=self.matrix,
+                                  full_range=self.full_range, sub_x=self.sub_x, sub_y=self.sub_y)
+        out = [p.copy() for p in planes]
+        boxes = [(y0, y1, x0, x1)] + [(y0 // sy, -(-y1 // sy), x0 // sx, -(-x1 // sx))] * (len(planes) - 1)
+        crops = [p[a:b, c:d] for p, (a, b, c, d) in zip(planes, boxes)]
+        mixed = color.composite_yuv(crops, filled, hole[y0:y1, x0:x1], sub_x=self.sub_x, sub_y=self.sub_y)
+        for o, m, (a, b, c, d) in zip(out, mixed, boxes):
+            o[a:b, c:d] = m
+        return out
 
     def to_rgb_frame(self, frame: YUVFrame) -> np.ndarray:
         """:meth:`to_rgb` of a :class:`YUVFrame`."""

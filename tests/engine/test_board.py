@@ -65,3 +65,43 @@ def test_degenerate_holes():
     none = np.zeros(img.shape[:2], bool)
     assert np.array_equal(board_fill(img, none), img)
     assert np.array_equal(board_fill(img, ~none), img)  # nothing to fill from: left as it was
+
+
+def test_in_place_fill_equals_the_copy_and_touches_only_the_hole() -> None:
+    rng = np.random.default_rng(3)
+    img = np.clip(150 + rng.normal(0, 6, (90, 160, 3)), 0, 255).astype(np.uint8)
+    img[40:43] = 50  # a ledge
+    hole = np.zeros((90, 160), bool)
+    hole[20:70, 60:95] = True
+    hole[5:9, 10:14] = True  # a second, small hole far away
+    ref = board_fill(img, hole)
+    work = img.copy()
+    out = board_fill(work, hole, in_place=True)
+    assert out is work and np.array_equal(work, ref)
+    assert np.array_equal(work[~hole], img[~hole]) and not np.array_equal(work[hole], img[hole])
+
+
+def test_band_levels_are_per_row_medians_of_the_known_band() -> None:
+    from lecinpaint.board import _band_levels
+
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        h, w = (int(v) for v in rng.integers(4, 60, 2))
+        band = int(rng.integers(2, 16))
+        detail = rng.normal(size=(h, w, 3)).astype(np.float32)
+        hole = rng.random((h, w)) < rng.random() * 0.6
+        first, last, left, right = _band_levels(detail, hole, band)
+        for y in range(h):
+            cols = np.flatnonzero(hole[y])
+            if not cols.size:
+                assert first[y] == last[y] == -1 and np.isnan(left[y]).all() and np.isnan(right[y]).all()
+                continue
+            a, b = cols[0], cols[-1]
+            assert (first[y], last[y]) == (a, b)
+            sides = ((np.arange(max(0, a - band), a), left[y]), (np.arange(b + 1, min(w, b + 1 + band)), right[y]))
+            for seg, got in sides:
+                known = seg[~hole[y, seg]]
+                if known.size >= max(1, band // 2):
+                    assert np.allclose(got, np.median(detail[y, known], axis=0), atol=1e-6)
+                else:
+                    assert np.isnan(got).all()
