@@ -41,9 +41,10 @@ class Config:
             0.2 against 0.5 raised the PSNR in the mask from 25.4 to 29.6 dB (pan clip) and from 31.1
             to 37.0 dB (720p), with recall of the person 0.94 against 0.86 and precision 0.91 against 0.97.
         stabilize: lookahead, in frames, of the temporal mask stabiliser (0: per-frame masks).
-        segment_ahead: frames the segmentation (and the reading before it) runs ahead of the rest, on a
-            worker thread (:func:`lecinpaint.ahead.ahead`): the second core's share of the work. The
-            results are the same whatever the value; 0 runs everything on the caller's thread.
+        segment_ahead: frames the worker threads run ahead of the rest (:func:`lecinpaint.ahead.ahead`):
+            one reads and segments, one computes the optical flow of each pair (``lecinpaint.flowahead``);
+            the second core's share of the work. The results are the same whatever the value; 0 runs
+            everything on the caller's thread.
         dilation: hole dilation radius in pixels (None: ``masks.default_dilation`` for the frame size).
     Frame rate:
         fps: output frame rate (None: every frame is processed; ``fps=5`` reproduces the seed).

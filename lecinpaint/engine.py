@@ -46,6 +46,7 @@ import torch
 from lecinpaint.completion import make_completion
 from lecinpaint.config import SEGMENTER_CHOICES, Config, check_rate, resolve_device
 from lecinpaint.flow import make_flow
+from lecinpaint.flowahead import FlowAhead
 from lecinpaint.intake import Segmentation, check_frame, check_mask, read
 from lecinpaint.plate import Plate, load_plate
 from lecinpaint.restore import Ready, RunState
@@ -261,6 +262,9 @@ class Engine:
             t1 = time.perf_counter()
             self.pass_times = {"first": t1 - t0, "second": 0.0}
             ready = self._intake(stack, frames, masks, keep, cache)
+            # The pairs' flows on a worker thread of their own (with the reading, where no segmentation
+            # thread reads): the second core's share when the masks are given or cached.
+            ready = FlowAhead(self._flow, self.stage_times).stream(ready, self.config.segment_ahead)
             check = plate is not None and not two_pass and start == 0
             state = RunState(self, plate, start, check_plate=check)
             # state.finish() is a generator: it runs only once every frame has been pushed.

@@ -45,11 +45,13 @@ log = logging.getLogger("lecinpaint")
 
 @dataclass
 class Ready:
-    """A frame with its final (undilated) mask, on its way to the propagator."""
+    """A frame with its final (undilated) mask, on its way to the propagator; ``flows``: the flows of the
+    pair (previous frame, this one) when computed ahead (``lecinpaint.flowahead``), else None."""
 
     index: int
     frame: np.ndarray
     mask: np.ndarray
+    flows: Any = None
 
 
 class RunState:
@@ -115,7 +117,7 @@ class RunState:
         if cut:
             self.cuts.add(r.index)
         if self.prev is not None and not cut and (self.prev[2].any() or hole.any()):
-            pair, prep = self._pair(r.frame, hole)
+            pair, prep = self._pair(r.frame, hole, r.flows)
         self.completion_pass(r, hole, pair)
         self.prev = (r.index, r.frame, hole, prep)
         yield from self._drain()
@@ -153,14 +155,17 @@ class RunState:
         yield from self._drain()
 
     # ------------------------------------------------------------------------------------------------
-    def _pair(self, frame: np.ndarray, hole: np.ndarray):
-        """Flows of the pair (previous frame, this frame) at the working resolution, and the hole."""
+    def _pair(self, frame: np.ndarray, hole: np.ndarray, flows: Any = None):
+        """Flows of the pair (previous frame, this frame) at the working resolution (``flows`` when they
+        were computed ahead), and the hole."""
         t0 = time.perf_counter()
-        pidx, pframe, phole, pprep = self.prev  # type: ignore[misc]
-        if pprep is None:
-            pprep = self.flow.prepare(pframe)
-        prep = self.flow.prepare(frame)
-        flows = self.flow.pair(pprep, prep)  # (2, 2, h, w)
+        _, pframe, phole, pprep = self.prev  # type: ignore[misc]
+        prep = None
+        if flows is None:
+            if pprep is None:
+                pprep = self.flow.prepare(pframe)
+            prep = self.flow.prepare(frame)
+            flows = self.flow.pair(pprep, prep)  # (2, 2, h, w)
         h, w = self.shape
         sh, sw = flows.shape[-2:]
         union = hole | phole

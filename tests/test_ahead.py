@@ -102,3 +102,60 @@ def test_engine_gives_the_same_frames_with_segmentation_ahead_or_inline() -> Non
     assert sum(int(m.any()) for _, m in outs[3]) >= 10  # the figure is found: there is a hole to compare
     for (a, ma), (b, mb) in zip(outs[0], outs[3]):
         assert np.array_equal(ma, mb) and np.array_equal(a, b)
+
+
+def test_flows_computed_ahead_give_the_frames_of_flows_computed_in_place(monkeypatch) -> None:
+    """The pair flows on their worker thread (lecinpaint.flowahead) against the stages computing them
+    themselves (the stage removed): identical frames, and each pair's flow computed once, only for the
+    pairs that touch a hole (the figure leaves the frame for a while, and the camera shakes)."""
+    import numpy as np
+
+    import lecinpaint.engine as engine_mod
+    from lecinpaint import Config, Engine
+
+    rng = np.random.default_rng(1)
+    h, w = 96, 144
+    big = np.clip(200 + rng.normal(0, 12, (h + 8, w + 8, 3)), 0, 255).astype(np.uint8)
+    big[40:44] = 60  # a ledge: structure for the flow
+    frames, masks = [], []
+    for t in range(20):
+        dy, dx = (t % 3), (t * 2) % 5
+        f = big[dy : dy + h, dx : dx + w].copy()
+        m = np.zeros((h, w), bool)
+        if not 8 <= t < 13:  # no figure in frames 8..12: those pairs need no flow
+            x = 10 + 6 * t
+            m[20:80, x : x + 14] = True
+            f[m] = (60, 40, 150)
+        frames.append(f)
+        masks.append(m)
+
+    def run(inline: bool) -> tuple[list[np.ndarray], list[str]]:
+        if inline:
+            class _Off:
+                def __init__(self, *a) -> None: ...
+
+                def stream(self, items, depth):
+                    return items
+
+            monkeypatch.setattr(engine_mod, "FlowAhead", _Off)
+        else:
+            monkeypatch.undo()
+        engine = Engine(Config(lookahead=4, plate="off", device="cpu", segment_ahead=3))
+        calls: list[str] = []
+        pair = engine._flow.pair
+
+        def counted(a, b):
+            calls.append(threading.current_thread().name)
+            return pair(a, b)
+
+        engine._flow.pair = counted
+        return [o.copy() for o in engine.run(iter(frames), masks=iter(masks))], calls
+
+    ref, ref_calls = run(inline=True)
+    out, calls = run(inline=False)
+    assert len(out) == len(ref) == len(frames)
+    for a, b in zip(ref, out):
+        assert np.array_equal(a, b)
+    # Pairs (t-1, t) touching a hole: t = 1..8 and 13..19 -> 15, computed once each, on the worker.
+    assert len(ref_calls) == len(calls) == 15
+    assert set(calls) == {"lecinpaint-ahead"} and set(ref_calls) == {"MainThread"}

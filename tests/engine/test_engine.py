@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -94,15 +95,23 @@ def test_progress_lookahead_and_laziness():
             yield f
 
     assert _engine(lookahead=3).lookahead == 3 + Config().stabilize  # the segmenter's stabiliser counts
-    eng = _engine(lookahead=3, stabilize=0)
+    eng = _engine(lookahead=3, stabilize=0, segment_ahead=0)
     assert eng.lookahead == 3
     done = []
     it = eng.run(gen(), masks=masks, progress=done.append)
     first = next(it)
     assert first.shape == frames[0].shape
-    assert len(consumed) == eng.lookahead + 1  # the engine reads exactly its lookahead ahead
+    assert len(consumed) == eng.lookahead + 1  # on one thread the engine reads exactly its lookahead ahead
     rest = list(it)
     assert len(rest) == 11 and done == list(range(1, 13))
+    # The worker threads read at most their depth further (and one frame in hand), however long the input.
+    consumed.clear()
+    eng = _engine(lookahead=3, stabilize=0, segment_ahead=2)
+    it = eng.run(gen(), masks=masks)
+    next(it)
+    time.sleep(0.2)  # let the worker fill its queue
+    assert eng.lookahead + 1 <= len(consumed) <= eng.lookahead + 1 + 2 + 1
+    assert len(list(it)) == 11
 
 
 def test_stage_times_populated():
