@@ -45,6 +45,7 @@ T_MASKS = ("tests/test_masks_thresholds.py", "tests/test_masks.py")  # the fast,
 T_ROWS = "tests/engine/test_row_fill.py"
 T_FILL = "tests/engine/test_fill.py"
 T_STATE = "tests/engine/test_engine_state.py"
+T_PLATE = "tests/engine/test_plate.py"
 T_PROP = ("tests/engine/test_propagation_chains.py", "tests/engine/test_propagation.py")
 T_COMP = "tests/engine/test_completion.py"
 T_LAP = "tests/engine/test_laplace_variants.py"
@@ -160,6 +161,17 @@ MUTANTS: list[Mutant] = [
     _m("propagation.threshold", "lecinpaint/propagation.py",
        "flows.flip(0).contiguous(), self.threshold)", "flows.flip(0).contiguous(), self.threshold * 100)",
        T_PROP),
+    # --- last holes (restore) -------------------------------------------------------------------------
+    _m("restore.memory_only_over_unknown", "lecinpaint/restore.py",
+       "(src == UNKNOWN) | (src == INPAINTED) | (src == PLATED)", "(src == UNKNOWN)", T_STATE),
+    _m("restore.memory_not_over_inpainting", "lecinpaint/restore.py",
+       "(src == UNKNOWN) | (src == INPAINTED) | (src == PLATED)", "(src == UNKNOWN) | (src == PLATED)",
+       T_STATE),
+    _m("restore.plate_carried_not_reread", "lecinpaint/restore.py",
+       "(src == UNKNOWN) | (src == INPAINTED) | (src == PLATED)", "(src == UNKNOWN) | (src == INPAINTED)",
+       T_STATE, T_PLATE),
+    _m("restore.inpainted_recorded_unknown", "lecinpaint/restore.py",
+       "src = src.masked_fill(unknown, INPAINTED)", "src = src", T_STATE),
     # --- completion -----------------------------------------------------------------------------------
     _m("completion.box_margin", "lecinpaint/completion.py",
        "        box = _bbox(hole_np, _BOX_MARGIN)\n        if box is None:",
