@@ -55,6 +55,8 @@ T_RATE = "tests/test_y4m_rate.py"
 T_CLI = "tests/frontends/test_fe_cli.py"
 T_FILTER = "tests/frontends/test_fe_filter.py"
 T_CLI_OUT = "tests/frontends/test_cli_output.py"
+T_FFMPEG = "tests/frontends/test_fe_ffmpeg.py"
+T_VS = "tests/frontends/test_fe_vs_paths.py"
 
 
 @dataclass(frozen=True)
@@ -203,12 +205,19 @@ MUTANTS: list[Mutant] = [
        "cr = (r - y) / (2.0 * (1.0 - kr))", "cr = (r - y) / (2.0 * (1.0 - kb))", T_IO),
     _m("io.color.range", "lecinpaint/io/color.py",
        "return 16.0 * s, 219.0 * s, half, 224.0 * s", "return 16.0 * s, 219.0 * s, half, 219.0 * s", T_IO),
+    _m("io.ffmpeg.base_rate_first", "lecinpaint/io/ffmpeg.py",
+       "rate = avg or real or Fraction(25)", "rate = real or avg or Fraction(25)", T_FFMPEG),
     # --- front ends ---------------------------------------------------------------------------------------
     _m("cli.crf", "lecinpaint/cli.py",
        'cmd += ["-crf", f"{args.crf:g}"]', 'cmd += ["-crf", "51"]', T_CLI_OUT),
     _m("cli.audio", "lecinpaint/cli.py",
        '"-map", "0:v:0", "-map", "1:a?"', '"-map", "0:v:0", "-map", "1:a:1?"',
        T_CLI + "::test_lecinpaint_keeps_audio_subtitles_chapters_metadata"),
+    _m("vs.mask_threshold", "lecinpaint/vs.py",
+       "yield m > ((1 << fmt.bits_per_sample) - 1) // 2", "yield m >= ((1 << fmt.bits_per_sample) - 1) // 2",
+       T_VS),
+    _m("vs.variable_format", "lecinpaint/vs.py",
+       "return clip.format is None or clip.format.id == vs.NONE", "return clip.format is None", T_VS),
     _m("filter.rate_header", "ffmpeg_filter/_server.py",
        "y4m.header if out_rate == rate else y4m.header.with_rate(out_rate)", "y4m.header",
        T_FILTER + "::test_fps_reduction_keeps_exact_frames"),
