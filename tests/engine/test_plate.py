@@ -148,6 +148,9 @@ def test_plate_file_round_trip_and_another_video(tmp_path):
     # The plate from the file, on a stream read once, gives the two-pass result.
     got = list(_engine(plate=str(path)).run(iter(frames), masks=masks))
     assert all(np.array_equal(x, y) for x, y in zip(got, ref))
+    # So does the Plate object itself, given as Config.plate.
+    got = list(_engine(plate=back).run(iter(frames), masks=masks))
+    assert all(np.array_equal(x, y) for x, y in zip(got, ref))
     # Another video (another texture, same size): a clear error before any frame comes out.
     other, omasks, _, _ = still_then_leaves(seed=9)
     with pytest.raises(PlateError, match="another video"):
