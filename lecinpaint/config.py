@@ -173,7 +173,9 @@ class Config:
             )
         _check_int("inpaint_radius", self.inpaint_radius, lo=1)
         _check_number("inpaint_scale", self.inpaint_scale, lo=0.0, hi=1.0, lo_open=True)
-        if not (isinstance(self.plate, str) or self.plate is None or hasattr(self.plate, "lookup")):
+        # A Plate is recognised by what the engine calls on it (config does not import the plate module).
+        if not (isinstance(self.plate, str) or self.plate is None
+                or all(hasattr(self.plate, a) for a in ("view", "cut", "check_first"))):
             raise ValueError(
                 f"Config.plate: must be 'auto', 'off', a plate file's path or a Plate; got {self.plate!r}"
             )

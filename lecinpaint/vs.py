@@ -157,10 +157,16 @@ def _matrix(clip: vs.VideoNode, matrix: str | None) -> int | None:
     return 1 if clip.height >= 720 else 6
 
 
+def _variable_format(clip: vs.VideoNode) -> bool:
+    """True for a clip whose frames may differ in format (VapourSynth R55 and later report it as the
+    format ``NONE``, with id 0; older versions as None)."""
+    return clip.format is None or clip.format.id == vs.NONE
+
+
 def _check_args(clip: Any, mask: Any, window: Any, warmup: Any, cache: Any, options: dict[str, Any]) -> None:
     if not isinstance(clip, vs.VideoNode):
         raise _error(f"clip must be a vapoursynth.VideoNode, got {type(clip).__name__}")
-    if clip.format is None or clip.width == 0 or clip.height == 0:
+    if _variable_format(clip) or clip.width == 0 or clip.height == 0:
         raise _error("clip must have a constant format and size")
     if clip.num_frames < 1:
         raise _error("clip has no frames")
@@ -171,7 +177,7 @@ def _check_args(clip: Any, mask: Any, window: Any, warmup: Any, cache: Any, opti
         raise _error("fps is not supported here (a VapourSynth filter keeps the frame count); "
                      "use core.std.SelectEvery or similar before inpaint()")
     if mask is not None:
-        if not isinstance(mask, vs.VideoNode) or mask.format is None:
+        if not isinstance(mask, vs.VideoNode) or _variable_format(mask):
             raise _error("mask must be a clip with a constant format")
         if (mask.width, mask.height) != (clip.width, clip.height) or mask.num_frames < clip.num_frames:
             raise _error(f"mask must have the clip's size {clip.width}x{clip.height} and at least its "

@@ -45,6 +45,7 @@ T_MASKS = ("tests/test_masks_thresholds.py", "tests/test_masks.py")  # the fast,
 T_ROWS = "tests/engine/test_row_fill.py"
 T_FILL = "tests/engine/test_fill.py"
 T_STATE = "tests/engine/test_engine_state.py"
+T_PLATE = "tests/engine/test_plate.py"
 T_PROP = ("tests/engine/test_propagation_chains.py", "tests/engine/test_propagation.py")
 T_COMP = "tests/engine/test_completion.py"
 T_LAP = "tests/engine/test_laplace_variants.py"
@@ -54,6 +55,8 @@ T_RATE = "tests/test_y4m_rate.py"
 T_CLI = "tests/frontends/test_fe_cli.py"
 T_FILTER = "tests/frontends/test_fe_filter.py"
 T_CLI_OUT = "tests/frontends/test_cli_output.py"
+T_FFMPEG = "tests/frontends/test_fe_ffmpeg.py"
+T_VS = "tests/frontends/test_fe_vs_paths.py"
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,17 @@ MUTANTS: list[Mutant] = [
     _m("propagation.threshold", "lecinpaint/propagation.py",
        "flows.flip(0).contiguous(), self.threshold)", "flows.flip(0).contiguous(), self.threshold * 100)",
        T_PROP),
+    # --- last holes (restore) -------------------------------------------------------------------------
+    _m("restore.memory_only_over_unknown", "lecinpaint/restore.py",
+       "(src == UNKNOWN) | (src == INPAINTED) | (src == PLATED)", "(src == UNKNOWN)", T_STATE),
+    _m("restore.memory_not_over_inpainting", "lecinpaint/restore.py",
+       "(src == UNKNOWN) | (src == INPAINTED) | (src == PLATED)", "(src == UNKNOWN) | (src == PLATED)",
+       T_STATE),
+    _m("restore.plate_carried_not_reread", "lecinpaint/restore.py",
+       "(src == UNKNOWN) | (src == INPAINTED) | (src == PLATED)", "(src == UNKNOWN) | (src == INPAINTED)",
+       T_STATE, T_PLATE),
+    _m("restore.inpainted_recorded_unknown", "lecinpaint/restore.py",
+       "src = src.masked_fill(unknown, INPAINTED)", "src = src", T_STATE),
     # --- completion -----------------------------------------------------------------------------------
     _m("completion.box_margin", "lecinpaint/completion.py",
        "        box = _bbox(hole_np, _BOX_MARGIN)\n        if box is None:",
@@ -191,12 +205,19 @@ MUTANTS: list[Mutant] = [
        "cr = (r - y) / (2.0 * (1.0 - kr))", "cr = (r - y) / (2.0 * (1.0 - kb))", T_IO),
     _m("io.color.range", "lecinpaint/io/color.py",
        "return 16.0 * s, 219.0 * s, half, 224.0 * s", "return 16.0 * s, 219.0 * s, half, 219.0 * s", T_IO),
+    _m("io.ffmpeg.base_rate_first", "lecinpaint/io/ffmpeg.py",
+       "rate = avg or real or Fraction(25)", "rate = real or avg or Fraction(25)", T_FFMPEG),
     # --- front ends ---------------------------------------------------------------------------------------
     _m("cli.crf", "lecinpaint/cli.py",
        'cmd += ["-crf", f"{args.crf:g}"]', 'cmd += ["-crf", "51"]', T_CLI_OUT),
     _m("cli.audio", "lecinpaint/cli.py",
        '"-map", "0:v:0", "-map", "1:a?"', '"-map", "0:v:0", "-map", "1:a:1?"',
        T_CLI + "::test_lecinpaint_keeps_audio_subtitles_chapters_metadata"),
+    _m("vs.mask_threshold", "lecinpaint/vs.py",
+       "yield m > ((1 << fmt.bits_per_sample) - 1) // 2", "yield m >= ((1 << fmt.bits_per_sample) - 1) // 2",
+       T_VS),
+    _m("vs.variable_format", "lecinpaint/vs.py",
+       "return clip.format is None or clip.format.id == vs.NONE", "return clip.format is None", T_VS),
     _m("filter.rate_header", "ffmpeg_filter/_server.py",
        "y4m.header if out_rate == rate else y4m.header.with_rate(out_rate)", "y4m.header",
        T_FILTER + "::test_fps_reduction_keeps_exact_frames"),

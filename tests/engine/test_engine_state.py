@@ -5,6 +5,7 @@ copies of the output frames.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from lecinpaint import Config, Engine
@@ -135,3 +136,65 @@ def test_the_caller_gets_its_own_frames() -> None:
     outs = list(_engine().run(frames, masks=masks))
     for i in range(1, len(outs)):
         assert outs[i].flags.writeable and not np.shares_memory(outs[i], outs[i - 1]), i
+
+
+def _jitter_scene(n: int = 12, shown_at_end: bool = False):
+    """A still camera that jitters once by a sub-pixel step, with a hole that grows at the jitter.
+
+    The core C (rows 20..49, columns 40..55) is hidden from frame 0 on, so it is synthesised (or, with
+    ``shown_at_end``, taken from the first-seen plate, which sees it in the last frame). The strip A just
+    left of it (columns 32..39) is background in frames 0..5, so the background memory holds it, and is
+    hidden with C from frame 6 on. Frame 6 is the scene moved left by 0.75 px: a shake too small to
+    count as a camera move (the memory is kept), which the flow completion rounds to one whole pixel, so
+    every hole pixel of frame 6 pulls from its right neighbour in frame 5. The last column of A (39)
+    then pulls the core's filled value (column 40) while the memory holds what was really there.
+    """
+    h, w = 72, 96
+    base = texture(h, w, seed=3)
+    shake = np.float32([[1, 0, 0.75], [0, 1, 0]])  # dst(x) = src(x + 0.75): the scene moves left
+    moved = cv2.warpAffine(base, shake, (w, h), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_REFLECT)
+    core = np.zeros((h, w), bool)
+    core[20:50, 40:56] = True
+    strip = np.zeros((h, w), bool)
+    strip[20:50, 32:40] = True
+    frames, masks = [], []
+    for t in range(n):
+        m = np.zeros((h, w), bool)
+        if not (shown_at_end and t == n - 1):
+            m |= core
+            if t >= 6:
+                m |= strip
+        f = (base if t < 6 else moved).copy()
+        f[m] = 0
+        frames.append(f)
+        masks.append(m)
+    return frames, masks
+
+
+def test_memory_beats_carried_inpainting() -> None:
+    frames, masks = _jitter_scene()
+    outs = list(_engine().run(frames, masks=masks))
+    seen = frames[5][20:50, 39]  # column 39 as last seen, by the memory, in frame 5
+    inpainted = outs[5][20:50, 40]  # the synthesised core's edge, which frame 6 pulls into column 39
+    assert np.abs(seen.astype(int) - inpainted).max() > 10  # the test's premise: they differ
+    # The premise that the shake moved the copies by one pixel: column 38 shows frame 5's column 39.
+    assert np.array_equal(outs[6][20:50, 38], seen)
+    for t in range(6, len(outs)):
+        # What the memory saw beats the inpainting carried over it; later frames carry it on.
+        assert np.array_equal(outs[t][20:50, 39], seen), t
+
+
+def test_memory_beats_the_plate() -> None:
+    # The same, with the core shown in the last frame: a first pass's plate fills it from the start,
+    # and the memory's value (seen in frame 5, later than the plate's) must beat the plate's relit value
+    # carried over column 39. Frames 12.. see the last frame in their lookahead, so only 6..11 count.
+    frames, masks = _jitter_scene(n=16, shown_at_end=True)
+    eng = _engine(plate="auto")
+    outs = list(eng.run(frames, masks=masks))
+    assert eng.plate is not None and eng.plate.failures == 0
+    seen = frames[5][20:50, 39]
+    plated = outs[5][20:50, 40]
+    assert np.abs(seen.astype(int) - plated).max() > 10  # the premise: the plate's value differs
+    for t in range(6, 12):
+        assert np.array_equal(outs[t][20:50, 39], seen), t

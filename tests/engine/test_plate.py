@@ -148,6 +148,9 @@ def test_plate_file_round_trip_and_another_video(tmp_path):
     # The plate from the file, on a stream read once, gives the two-pass result.
     got = list(_engine(plate=str(path)).run(iter(frames), masks=masks))
     assert all(np.array_equal(x, y) for x, y in zip(got, ref))
+    # So does the Plate object itself, given as Config.plate.
+    got = list(_engine(plate=back).run(iter(frames), masks=masks))
+    assert all(np.array_equal(x, y) for x, y in zip(got, ref))
     # Another video (another texture, same size): a clear error before any frame comes out.
     other, omasks, _, _ = still_then_leaves(seed=9)
     with pytest.raises(PlateError, match="another video"):
@@ -253,3 +256,20 @@ def test_first_pass_cost_is_reported_and_small_with_given_masks():
     list(eng.run(frames, masks=masks))
     assert 0 < eng.pass_times["first"] < eng.pass_times["second"]
     assert eng.stage_times["plate"] > 0
+
+
+def test_plate_is_read_again_as_the_light_changes():
+    # The light dims a little every frame while the lecturer stands: each frame's plate pixels are read
+    # from the plate and relit to that frame's light, not carried over from the frame before (whose
+    # light is one step brighter, and after 20 frames 20 % brighter).
+    frames, masks, clean, box = still_then_leaves()
+    gain = [1.0 - 0.01 * t if t < 30 else 1.0 for t in range(len(frames))]
+    lit = []
+    for t, f in enumerate(frames):
+        lit.append(np.clip(np.rint(f.astype(np.float32) * gain[t]), 0, 255).astype(np.uint8))
+        lit[-1][masks[t]] = (255, 0, 255)
+    outs = list(_engine().run(lit, masks=masks))
+    for t in (1, 5, 10, 20, 26):  # frames 27..29 see frame 30 (full light) in their lookahead
+        truth = np.clip(np.rint(clean.astype(np.float32) * gain[t]), 0, 255)
+        err = np.abs(outs[t][box].astype(np.float32) - truth[box]).mean()
+        assert err < 0.5, (t, err)
