@@ -10,7 +10,8 @@ Usage (from the project root, with the virtual environment active):
 What runs, per size, on the same y4m file (4:2:0, 8 bit, written once into ``--work``):
 
 ``filter``     ``python -m lecinpaint.filter -q`` with the default tier (own segmentation), input on
-               stdin, output read frame by frame by this process.
+               stdin, output read frame by frame by this process; its peak RSS (VmHWM) is read from
+               /proc while it runs.
 ``io``         the floor of the I/O alone: a child that reads the y4m stream and writes it back with the
                filter's reader and writer (no colour conversion, no work).
 ``last_seen``  the floor of the simplest streaming method: a child that reads the stream, converts to RGB
@@ -147,8 +148,21 @@ def _child_last_seen(masks_path: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # Timing
-def _timed_outputs(cmd: list[str], y4m: Path, n: int) -> list[float]:
-    """Run ``cmd`` with ``y4m`` on stdin; the arrival time of each output frame (seconds from start)."""
+def _peak_rss_mib(pid: int) -> float | None:
+    """The high-water mark of a running process's resident memory (VmHWM), or None off Linux."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def _timed_outputs(cmd: list[str], y4m: Path, n: int) -> tuple[list[float], float | None]:
+    """Run ``cmd`` with ``y4m`` on stdin: the arrival time of each output frame (seconds from start),
+    and the child's peak RSS in MiB, read from /proc while it runs (after its last frame)."""
     from lecinpaint.io.y4m import Y4MReader
 
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
@@ -157,15 +171,18 @@ def _timed_outputs(cmd: list[str], y4m: Path, n: int) -> list[float]:
         proc = subprocess.Popen(cmd, stdin=fin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT,
                                 env=env)
         stamps: list[float] = []
+        peak: float | None = None
         out: BinaryIO = proc.stdout  # type: ignore[assignment]
         for _ in Y4MReader(out):
             stamps.append(time.perf_counter() - t0)
+            if len(stamps) % 8 == 0 or len(stamps) == n:
+                peak = _peak_rss_mib(proc.pid) or peak
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         rc = proc.wait()
     if rc != 0 or len(stamps) != n:
         raise RuntimeError(f"filter_speed: {' '.join(cmd[2:4])} gave {len(stamps)} of {n} frames "
                            f"(exit {rc}):\n{err[-2000:]}")
-    return stamps
+    return stamps, peak
 
 
 def steady_fps(stamps: list[float], tail: int) -> float:
@@ -212,12 +229,14 @@ def measure(kind: str, size: tuple[int, int], n: int, seed: int, work: Path) -> 
     load0 = os.getloadavg()[0]
     res: dict[str, Any] = {"size": f"{size[0]}x{size[1]}", "frames": n, "clip": kind,
                            "hole_fraction": round(float(np.load(npy, mmap_mode="r").mean()), 4)}
-    res["io_fps"] = round(steady_fps(_timed_outputs([py, "-m", "benchmarks.filter_speed", "--_child", "io"],
-                                                    y4m, n), 0), 2)
-    res["last_seen_fps"] = round(steady_fps(_timed_outputs(
-        [py, "-m", "benchmarks.filter_speed", "--_child", "last_seen", str(npy)], y4m, n), 0), 2)
-    res["filter_fps"] = round(steady_fps(_timed_outputs([py, "-m", "lecinpaint.filter", "-q"], y4m, n),
-                                         tail), 2)
+    child = [py, "-m", "benchmarks.filter_speed", "--_child"]
+    stamps, _ = _timed_outputs([*child, "io"], y4m, n)
+    res["io_fps"] = round(steady_fps(stamps, 0), 2)
+    stamps, _ = _timed_outputs([*child, "last_seen", str(npy)], y4m, n)
+    res["last_seen_fps"] = round(steady_fps(stamps, 0), 2)
+    stamps, peak = _timed_outputs([py, "-m", "lecinpaint.filter", "-q"], y4m, n)
+    res["filter_fps"] = round(steady_fps(stamps, tail), 2)
+    res["filter_peak_rss_mib"] = None if peak is None else round(peak, 1)
     res["filter_over_io"] = round(res["filter_fps"] / res["io_fps"], 4)
     res["filter_over_last_seen"] = round(res["filter_fps"] / res["last_seen_fps"], 4)
     res["stages"] = stage_table(y4m)
@@ -250,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         hole = 100 * r["hole_fraction"]
         print(f"{r['size']} ({r['clip']}, hole {hole:.1f} %): filter {r['filter_fps']:.1f} "
               f"frames/s; io {r['io_fps']:.0f}, last-seen {r['last_seen_fps']:.1f} (filter/last-seen "
-              f"{r['filter_over_last_seen']:.2f}); load {r['loadavg_before']:.1f}->{r['loadavg_after']:.1f}; "
+              f"{r['filter_over_last_seen']:.2f}); peak RSS {r['filter_peak_rss_mib']} MiB; "
+              f"load {r['loadavg_before']:.1f}->{r['loadavg_after']:.1f}; "
               "ms/frame: " + "  ".join(f"{k} {v:.1f}" for k, v in st.items() if v), flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
