@@ -25,9 +25,7 @@ What this module does instead, with memory bounded by the lookahead L and work b
 - **consistency once per pair.** When frame n arrives, the pair (n-1, n) is checked in both directions
   in one batched ``flow_consistency`` launch (N=2), and both pointer maps come from one nearest
   ``flow_warp`` of an index map (src = flat pixel indices, so the pointers are exact integers). Each
-  pair's masks depend only on its flows, so no pair is ever checked twice. On the CPU the same
-  arithmetic runs at the hole pixels only (:func:`pair_pointers_at`): work in proportion to the hole,
-  not to the box around both holes and their motion.
+  pair's masks depend only on its flows, so no pair is ever checked twice.
 - **merge:** the forward candidate and the backward candidate compete; the source nearer in time wins
   (ties: forward). Values of pixels filled by image inpainting carry the source time ``INPAINTED``
   (very far), so any real observation beats them, but they still beat inpainting anew (no flicker).
@@ -54,8 +52,6 @@ __all__ = [
     "Propagated",
     "StreamingPropagator",
     "pack_rgb",
-    "pair_pointers_at",
-    "pair_pointers_box",
     "source_distance",
     "unpack_rgb",
 ]
@@ -105,7 +101,7 @@ class _Chain:
 
     val: Tensor  # (M,) int32, packed RGB
     src: Tensor  # (M,) int32
-    pos: Tensor  # (M,) int64
+    pos: Tensor  # (M,) int32 (hole pixels of a frame: far fewer than 2**31)
 
     def then(self, step: _Chain) -> _Chain:
         """This map followed by ``step`` (a map starting at this map's last frame)."""
@@ -126,8 +122,10 @@ class _Pending:
     frame: Tensor  # (H, W, 3) uint8
     hole: Tensor  # (H, W) bool
     hole_idx: Tensor  # (M,) int64 flat indices, ascending
-    fwd_ptr: Tensor | None  # (M,) int64: where each hole pixel pulls from in frame index-1, -1 = invalid
-    step: _Chain | None = None  # E_index: one step into frame index+1 (set when that frame arrives)
+    fwd_ptr: Tensor | None  # (M,) int32: where each hole pixel pulls from in frame index-1, -1 = invalid
+    # E_index: one step into frame index+1 (set when that frame arrives; dropped once folded into suffix)
+    step: _Chain | None = None
+    linked: bool = False  # a frame came after this one (it had a step)
     suffix: _Chain | None = None  # E_index o ... o E_(m-1) while this frame is in the front stack
 
 
@@ -201,15 +199,17 @@ class StreamingPropagator:
         if self._window:
             # Flat pixel index -> index among this frame's hole pixels (-1 = not a hole pixel).
             if self._entry_of is None or self._entry_of.numel() != h * w:
-                self._entry_of = torch.full((h * w,), -1, dtype=torch.int64, device=frame.device)
+                self._entry_of = torch.full((h * w,), -1, dtype=torch.int32, device=frame.device)
             else:
                 self._entry_of.fill_(-1)
-            self._entry_of[hole_idx] = torch.arange(hole_idx.numel(), device=frame.device)
+            self._entry_of[hole_idx] = torch.arange(hole_idx.numel(), dtype=torch.int32, device=frame.device)
             prev = self._window[-1]
             ptr_prev = None
             if pair is not None:
                 ptr_prev, fwd_ptr = self._pair_pointers(pair, prev.hole_idx, hole_idx)
+                fwd_ptr = fwd_ptr.to(torch.int32)  # kept for the lookahead: half the memory
             prev.step = self._one_step(prev.hole_idx, ptr_prev, flat, n)
+            prev.linked = True
             self._back = prev.step if self._back is None else self._back.then(prev.step)
         self._window.append(_Pending(n, frame, hole, hole_idx, fwd_ptr))
 
@@ -220,7 +220,7 @@ class StreamingPropagator:
         src = torch.full((m,), UNKNOWN, dtype=torch.int32, device=dev)
         if ptr is None or not m:
             return _Chain(torch.zeros((m,), dtype=torch.int32, device=dev), src,
-                          torch.full((m,), -1, dtype=torch.int64, device=dev))
+                          torch.full((m,), -1, dtype=torch.int32, device=dev))
         ok = ptr >= 0
         tgt = ptr.clamp(min=0)
         entry = self._entry_of.index_select(0, tgt)  # index among frame n's hole pixels, -1: known pixel
@@ -292,7 +292,7 @@ class StreamingPropagator:
         """
         m = p.hole_idx.numel()
         dev = p.frame.device
-        if p.step is None:  # the last frame of the stream: nothing after it
+        if not p.linked:  # the last frame of the stream: nothing after it
             return (
                 torch.zeros((m,), dtype=torch.int32, device=dev),
                 torch.full((m,), UNKNOWN, dtype=torch.int32, device=dev),
@@ -306,6 +306,7 @@ class StreamingPropagator:
                 q = steps[i]
                 acc = q.step if acc is None else q.step.then(acc)  # type: ignore[union-attr]
                 q.suffix = acc
+                q.step = None  # folded into the suffixes: no longer needed
             self._front_len = len(steps)
             self._back = None
         chain = p.suffix
@@ -320,95 +321,25 @@ class StreamingPropagator:
     def _pair_pointers(
         self, pair: PairFlows, hole_idx_a: Tensor, hole_idx_b: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Pointers of the pair (a = n-1, b = n): for each hole pixel of a, the flat index in b it pulls
-        from, and for each hole pixel of b, the flat index in a it pulls from (-1 = the check failed or
-        out of box). On the CPU only the hole pixels are evaluated (:func:`pair_pointers_at`); on a GPU
-        the ops cover the whole box in one batched launch each (:func:`pair_pointers_box`), which costs
-        it nothing more. The two give the same pointers."""
-        w = self._shape[1]  # type: ignore[index]
-        if pair.flows.device.type == "cpu":
-            idx = torch.cat((hole_idx_a, hole_idx_b))
-            rows = torch.cat((torch.zeros_like(hole_idx_a), torch.ones_like(hole_idx_b)))
-            ptr = pair_pointers_at(pair.flows, pair.box, w, idx, rows, self.threshold)
-            return ptr[: hole_idx_a.numel()], ptr[hole_idx_a.numel() :]
-        return pair_pointers_box(pair.flows, pair.box, w, hole_idx_a, hole_idx_b, self.threshold)
+        """Pointers of the pair (a = n-1, b = n), both directions from one batched launch of each op.
 
+        Returns ``(ptr_a, ptr_b)``: for each hole pixel of a, the flat index in b it pulls from, and for
+        each hole pixel of b, the flat index in a it pulls from (-1 = the check failed or out of box).
+        """
+        h, w = self._shape  # type: ignore[misc]
+        y0, y1, x0, x1 = pair.box
+        flows = pair.flows
+        dev = flows.device
+        # Row 0: flow a->b checked against b->a (a pulls from b); row 1: the reverse (b pulls from a).
+        _, valid, mid = flow_consistency(flows.contiguous(), flows.flip(0).contiguous(), self.threshold)
+        ys = torch.arange(y0, y1, device=dev, dtype=torch.int64)
+        xs = torch.arange(x0, x1, device=dev, dtype=torch.int64)
+        index = (ys.view(-1, 1) * w + xs.view(1, -1)).expand(2, 1, -1, -1)
+        target, inside = flow_warp(index.contiguous(), mid, "nearest")
+        ptr = torch.where(valid & inside, target[:, 0], torch.full_like(target[:, 0], -1)).reshape(2, -1)
+        cw = x1 - x0
 
-def pair_pointers_box(
-    flows: Tensor, box: tuple[int, int, int, int], w: int, hole_idx_a: Tensor, hole_idx_b: Tensor,
-    threshold: float,
-) -> tuple[Tensor, Tensor]:
-    """The pointers of the hole pixels of a and of b (see ``StreamingPropagator._pair_pointers``) from
-    the ops over the whole box: ``flow_consistency`` of both directions in one launch (N=2), then one
-    nearest ``flow_warp`` of the box's index map by the mid flows (the pointers are exact integers)."""
-    y0, y1, x0, x1 = box
-    dev = flows.device
-    # Row 0: flow a->b checked against b->a (a pulls from b); row 1: the reverse (b pulls from a).
-    _, valid, mid = flow_consistency(flows.contiguous(), flows.flip(0).contiguous(), threshold)
-    ys = torch.arange(y0, y1, device=dev, dtype=torch.int64)
-    xs = torch.arange(x0, x1, device=dev, dtype=torch.int64)
-    index = (ys.view(-1, 1) * w + xs.view(1, -1)).expand(2, 1, -1, -1)
-    target, inside = flow_warp(index.contiguous(), mid, "nearest")
-    ptr = torch.where(valid & inside, target[:, 0], torch.full_like(target[:, 0], -1)).reshape(2, -1)
-    cw = x1 - x0
+        def at(idx: Tensor, row: int) -> Tensor:
+            return ptr[row].index_select(0, (idx // w - y0) * cw + (idx % w - x0))
 
-    def at(idx: Tensor, row: int) -> Tensor:
-        return ptr[row].index_select(0, (idx // w - y0) * cw + (idx % w - x0))
-
-    return at(hole_idx_a, 0), at(hole_idx_b, 1)
-
-
-def pair_pointers_at(
-    flows: Tensor, box: tuple[int, int, int, int], w: int, idx: Tensor, rows: Tensor, threshold: float
-) -> Tensor:
-    """The propagation pointers of some pixels of a pair, evaluated at those pixels only.
-
-    ``flows`` ``(2, 2, bh, bw)`` on ``box`` (:class:`PairFlows`); ``idx`` ``(M,)`` flat full-frame
-    indices (``y * w + x``) inside the box; ``rows`` ``(M,)`` 0 for a pixel of frame a (it pulls from b
-    through ``flows[0]``, checked against ``flows[1]``), 1 for a pixel of b (the reverse). Returns
-    ``(M,)`` int64: the flat index the pixel pulls from, or -1.
-
-    Element for element the arithmetic of ``flow_consistency`` (DESIGN.md §3: ``q = p + f(p)``, the
-    other flow sampled bilinearly at ``q`` with border clipping, ``valid = inside and error <
-    threshold``, ``mid = (f - fhat) / 2``) followed by the nearest ``flow_warp`` of the box's index map
-    by ``mid`` (``rint``, half to even; the last row and column rejected), in float32 one operation at a
-    time as the compiled kernels compute it (they are built without contraction into fused
-    multiply-adds), so the pointers are identical to the ops' on the whole box, at the cost of the hole.
-    """
-    y0, _, x0, _ = box
-    bh, bw = flows.shape[-2:]
-    plane = bh * bw
-    flat = flows.reshape(-1)
-    py = idx // w - y0
-    px = idx % w - x0
-    lin = py * bw + px
-    own = rows * (2 * plane) + lin  # this pixel's flow in the row's first channel
-    other = (1 - rows) * (2 * plane)  # the other flow's first channel
-    fx = flat.index_select(0, own)
-    fy = flat.index_select(0, own + plane)
-    qx = px.to(flows.dtype) + fx
-    qy = py.to(flows.dtype) + fy
-    xmax, ymax = float(bw - 1), float(bh - 1)
-    # Bilinear taps with the coordinate clipped to the border (NaN clips to 0).
-    xc = torch.where((qx > 0) & (qx < xmax), qx, torch.where(qx >= xmax, xmax, 0.0))
-    yc = torch.where((qy > 0) & (qy < ymax), qy, torch.where(qy >= ymax, ymax, 0.0))
-    xa, ya = xc.to(torch.int64), yc.to(torch.int64)
-    xb, yb = (xa + 1).clamp(max=bw - 1), (ya + 1).clamp(max=bh - 1)
-    wx, wy = xc - xa.to(flows.dtype), yc - ya.to(flows.dtype)
-    w00, w01, w10, w11 = (1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy
-    top, bottom = other + ya * bw, other + yb * bw
-    t00, t01, t10, t11 = top + xa, top + xb, bottom + xa, bottom + xb
-
-    def sample(off: int) -> Tensor:
-        return (w00 * flat.index_select(0, t00 + off) + w01 * flat.index_select(0, t01 + off)
-                + w10 * flat.index_select(0, t10 + off) + w11 * flat.index_select(0, t11 + off))
-
-    hx, hy = sample(0), sample(plane)
-    ex, ey = fx + hx, fy + hy
-    valid = (qx >= 0) & (qx < xmax) & (qy >= 0) & (qy < ymax) & ((ex * ex + ey * ey).sqrt() < threshold)
-    # The nearest warp of the index map by mid = (f - fhat) / 2.
-    rx = torch.round(px.to(flows.dtype) + (fx - hx) * 0.5)
-    ry = torch.round(py.to(flows.dtype) + (fy - hy) * 0.5)
-    valid &= (rx >= 0) & (rx < xmax) & (ry >= 0) & (ry < ymax)
-    target = (ry.to(torch.int64) + y0) * w + (rx.to(torch.int64) + x0)
-    return torch.where(valid, target, torch.full_like(target, -1))
+        return at(hole_idx_a, 0), at(hole_idx_b, 1)
