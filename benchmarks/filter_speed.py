@@ -6,6 +6,7 @@ Usage (from the project root, with the virtual environment active):
     python -m benchmarks.filter_speed --sizes 640x360 --frames 200
     python -m benchmarks.filter_speed --clip real                   # the real whiteboard clip instead
     python -m benchmarks.filter_speed --json benchmarks/out/filter_speed.json
+    python -m benchmarks.filter_speed --report BEFORE.json AFTER.json   # -> docs/benchmark/filter_speed.md
 
 What runs, per size, on the same y4m file (4:2:0, 8 bit, written once into ``--work``):
 
@@ -21,9 +22,8 @@ What runs, per size, on the same y4m file (4:2:0, 8 bit, written once into ``--w
 Each child's output frames are timestamped as they arrive; frames/s is **steady state**: over the
 outputs from the 10th to the one ``lookahead + 8`` before the end (start-up, model loading and the final
 flush of the lookahead excluded). Then, in this process, the filter's own path (``inpaint_stream`` over a
-``Y4MReader``, composited back to YUV) runs once more to read ``Engine.stage_times``: milliseconds per
-frame per stage (stages on the segmentation thread overlap the others, so they do not add up to the
-wall time).
+``Y4MReader``, composited back to YUV) runs once more on one thread to read ``Engine.stage_times``: the
+work of each stage in milliseconds per frame (:func:`stage_table`).
 
 Clips: ``generated`` (default): a synthetic lecture from ``benchmarks.lecture.generator`` (a real
 board, a real person walking, standing and writing in a wide shot, static camera), with exact masks;
@@ -45,6 +45,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import cv2
 import numpy as np
 
 from benchmarks.engine_speed import _parse_size, environment
@@ -140,8 +141,9 @@ def _child_last_seen(masks_path: str) -> None:
     for i, frame in enumerate(reader):
         rgb = colour.to_rgb_frame(frame)
         hole = dilate(np.asarray(masks[i]), radius)
-        np.copyto(memory, rgb, where=~hole[:, :, None])
-        np.copyto(rgb, memory, where=hole[:, :, None])
+        hole8 = hole.view(np.uint8)
+        cv2.copyTo(rgb, 1 - hole8, memory)  # remember what is visible
+        cv2.copyTo(memory, hole8, rgb)  # the hole takes the last value seen
         writer.write(colour.composite_frame(frame, rgb, hole))
     sys.stdout.buffer.flush()
 
@@ -194,12 +196,23 @@ def steady_fps(stamps: list[float], tail: int) -> float:
 
 
 def stage_table(y4m: Path) -> dict[str, Any]:
-    """The filter's path in this process: stage milliseconds per frame and wall frames/s."""
+    """The filter's path in this process, on one thread (``segment_ahead=0``): the work per stage in
+    milliseconds per frame, with no other thread competing for the cores. The segmenter's loading is
+    measured on its own and taken out of ``segment``; ``output`` is the compositing back into the
+    source's YUV and the writing, which the filter does after the engine."""
     from lecinpaint import Config, Engine
+    from lecinpaint.intake import Segmentation
     from lecinpaint.io.stream import Colour, inpaint_stream
     from lecinpaint.io.y4m import Y4MReader, Y4MWriter
 
-    engine = Engine(Config())
+    config = Config(segment_ahead=0)
+    probe = Engine(config)
+    Segmentation(probe).close()  # the first load reads the model files: not what is measured below
+    t0 = time.perf_counter()
+    Segmentation(probe).close()
+    load = time.perf_counter() - t0
+    engine = Engine(config)
+    output = 0.0
     with open(y4m, "rb") as fin, open(os.devnull, "wb") as sink:
         reader = Y4MReader(fin)
         hdr = reader.header
@@ -207,14 +220,29 @@ def stage_table(y4m: Path) -> dict[str, Any]:
         writer = Y4MWriter(sink, hdr, flush=False)
         t0 = time.perf_counter()
         count = 0
-        for _, out in inpaint_stream(engine, iter(reader), colour.to_rgb_frame, colour.composite_frame):
+
+        def composite(original: Any, rgb: np.ndarray, hole: np.ndarray) -> Any:
+            nonlocal output
+            t = time.perf_counter()
+            out = colour.composite_frame(original, rgb, hole)
+            output += time.perf_counter() - t
+            return out
+
+        for _, out in inpaint_stream(engine, iter(reader), colour.to_rgb_frame, composite):
+            t = time.perf_counter()
             writer.write(out)
+            output += time.perf_counter() - t
             count += 1
         wall = time.perf_counter() - t0
+    times = dict(engine.stage_times)
+    times["segment"] = max(0.0, times["segment"] - load)
+    times["output"] = output
     return {
         "frames": count,
-        "fps_wall_with_startup": round(count / wall, 2),
-        "ms_per_frame_by_stage": {k: round(1000.0 * v / count, 2) for k, v in engine.stage_times.items()},
+        "threads": 1,
+        "fps_one_thread": round(count / wall, 2),
+        "segmenter_load_s": round(load, 3),
+        "ms_per_frame_by_stage": {k: round(1000.0 * v / count, 2) for k, v in times.items()},
         "lookahead": engine.lookahead,
     }
 
@@ -244,6 +272,71 @@ def measure(kind: str, size: tuple[int, int], n: int, seed: int, work: Path) -> 
     return res
 
 
+TARGETS = {"640x360": 60.0, "1280x720": 30.0, "1920x1080": 15.0}
+"""Frames/s the filter should reach on a 2-core CPU (steady state, own segmentation)."""
+
+
+def render_markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
+    """A report of two runs (e.g. two commits) of this benchmark: frames/s against the floors measured in
+    the same run, peak memory, and milliseconds per frame per stage."""
+    envb, enva = before["environment"], after["environment"]
+    runs_b = {r["size"]: r for r in before["runs"]}
+    runs_a = {r["size"]: r for r in after["runs"]}
+    sizes = [r["size"] for r in after["runs"] if r["size"] in runs_b]
+    lines = [
+        "# Speed through the pipe filter",
+        "",
+        "Made by `python -m benchmarks.filter_speed` (twice: once per commit) and "
+        "`--report BEFORE AFTER --markdown`. "
+        f"Commits: before `{envb['commit']}`, after `{enva['commit']}`; {enva['cpu_count']} CPU cores, "
+        f"torch {enva['torch']}, OpenCV {enva['opencv']}. Clip: {after['runs'][0]['clip']} "
+        f"({after['runs'][0]['frames']} frames per size, the person's mask "
+        f"{100 * after['runs'][0]['hole_fraction']:.1f} % of the frame). Frames/s are steady state "
+        "(start-up and the final flush excluded); `io` and `last-seen` are the floors measured in the same "
+        "run as the filter (reading and writing the y4m stream alone; a last-seen fill through the same "
+        "I/O and colour conversion), so their ratios compare runs made under different loads.",
+        "",
+        "| size | filter before | filter after | target | io floor (after) | last-seen floor (after) "
+        "| after / last-seen | peak RSS before | peak RSS after |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size in sizes:
+        b, a = runs_b[size], runs_a[size]
+        rss_b = "-" if b.get("filter_peak_rss_mib") is None else f"{b['filter_peak_rss_mib']:.0f} MiB"
+        rss_a = "-" if a.get("filter_peak_rss_mib") is None else f"{a['filter_peak_rss_mib']:.0f} MiB"
+        target = TARGETS.get(size, float("nan"))
+        lines.append(
+            f"| {size} | {b['filter_fps']:.1f} | {a['filter_fps']:.1f} | {target:.0f} "
+            f"| {a['io_fps']:.0f} | {a['last_seen_fps']:.1f} | {a['filter_over_last_seen']:.2f} | {rss_b} "
+            f"| {rss_a} |"
+        )
+    stages = [k for k in runs_a[sizes[0]]["stages"]["ms_per_frame_by_stage"]
+              if any(runs_a[z]["stages"]["ms_per_frame_by_stage"].get(k) or
+                     runs_b[z]["stages"]["ms_per_frame_by_stage"].get(k) for z in sizes)]
+    lines += [
+        "",
+        "Milliseconds per frame per stage, before -> after: the work of each stage, measured on the "
+        "filter's path in one process on one thread (`segment_ahead=0`, `Engine.stage_times`, the "
+        "segmenter's loading taken out; `read` includes the conversion to RGB, `output` the compositing "
+        "back into YUV and the writing). The filter runs reading and segmentation on one worker thread "
+        "(and, after, the flow on another), so its wall time per frame is less than the sum:",
+        "",
+        "| stage | " + " | ".join(sizes) + " |",
+        "|---|" + "---:|" * len(sizes),
+    ]
+    for k in stages:
+        cells = []
+        for z in sizes:
+            vb = runs_b[z]["stages"]["ms_per_frame_by_stage"].get(k, 0.0)
+            va = runs_a[z]["stages"]["ms_per_frame_by_stage"].get(k, 0.0)
+            cells.append(f"{vb:.1f} -> {va:.1f}")
+        lines.append(f"| {k} | " + " | ".join(cells) + " |")
+    loads = ", ".join(f"{r['size']} {r['loadavg_before']:.1f}-{r['loadavg_after']:.1f}"
+                      for r in after["runs"])
+    lines += ["", f"Load average during the after run: {loads}.", ""]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--_child"]:
@@ -260,7 +353,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", type=Path, default=ROOT / "benchmarks" / "out" / "filter_speed",
                     help="where the y4m inputs are written (reused between runs)")
     ap.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "out" / "filter_speed.json")
+    ap.add_argument("--report", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                    help="write a markdown report of two earlier runs (their JSON files) instead of running")
+    ap.add_argument("--markdown", type=Path, default=ROOT / "docs" / "benchmark" / "filter_speed.md",
+                    help="where --report writes")
     args = ap.parse_args(argv)
+    if args.report:
+        before, after = (json.loads(p.read_text()) for p in args.report)
+        args.markdown.write_text(render_markdown(before, after))
+        print(f"wrote {args.markdown}")
+        return 0
     results: dict[str, Any] = {"environment": environment(), "runs": []}
     for size in args.sizes:
         r = measure(args.clip, size, args.frames, args.seed, args.work)

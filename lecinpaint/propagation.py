@@ -332,14 +332,21 @@ class StreamingPropagator:
         dev = flows.device
         # Row 0: flow a->b checked against b->a (a pulls from b); row 1: the reverse (b pulls from a).
         _, valid, mid = flow_consistency(flows.contiguous(), flows.flip(0).contiguous(), self.threshold)
-        ys = torch.arange(y0, y1, device=dev, dtype=torch.int64)
-        xs = torch.arange(x0, x1, device=dev, dtype=torch.int64)
+        # int32 flat indices (frames have far fewer than 2**31 pixels): half the memory traffic of int64.
+        ys = torch.arange(y0, y1, device=dev, dtype=torch.int32)
+        xs = torch.arange(x0, x1, device=dev, dtype=torch.int32)
         index = (ys.view(-1, 1) * w + xs.view(1, -1)).expand(2, 1, -1, -1)
         target, inside = flow_warp(index.contiguous(), mid, "nearest")
-        ptr = torch.where(valid & inside, target[:, 0], torch.full_like(target[:, 0], -1)).reshape(2, -1)
+        target = target.reshape(2, -1)
+        ok = (valid & inside).reshape(2, -1)
         cw = x1 - x0
 
         def at(idx: Tensor, row: int) -> Tensor:
-            return ptr[row].index_select(0, (idx // w - y0) * cw + (idx % w - x0))
+            # Only the hole pixels' entries are read; the choice of -1 is made on those alone.
+            i = idx.to(torch.int32)
+            y = i // w
+            rel = (y - y0) * cw + (i - y * w - x0)
+            t = target[row].index_select(0, rel)
+            return torch.where(ok[row].index_select(0, rel), t, torch.full_like(t, -1))
 
         return at(hole_idx_a, 0), at(hole_idx_b, 1)
