@@ -333,7 +333,8 @@ def render_markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     loads = ", ".join(f"{r['size']} {r['loadavg_before']:.1f}-{r['loadavg_after']:.1f}"
                       for r in after["runs"])
-    lines += ["", f"Load average during the after run: {loads}.", ""]
+    lines += ["", f"Load average during the after run: {loads}. On a shared machine repeated runs of one "
+              "commit differ by up to a quarter: read small differences (a stage within 20 %) as noise.", ""]
     return "\n".join(lines)
 
 
