@@ -44,7 +44,8 @@ class Config:
         segment_ahead: frames the worker threads run ahead of the rest (:func:`lecinpaint.ahead.ahead`):
             one reads and segments, one computes the optical flow of each pair (``lecinpaint.flowahead``);
             the second core's share of the work. The results are the same whatever the value; 0 runs
-            everything on the caller's thread.
+            everything on the caller's thread (the VapourSynth front end always does: a clip is read on
+            VapourSynth's own threads).
         dilation: hole dilation radius in pixels (None: ``masks.default_dilation`` for the frame size).
     Frame rate:
         fps: output frame rate (None: every frame is processed; ``fps=5`` reproduces the seed).

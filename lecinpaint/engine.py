@@ -262,8 +262,8 @@ class Engine:
             t1 = time.perf_counter()
             self.pass_times = {"first": t1 - t0, "second": 0.0}
             ready = self._intake(stack, frames, masks, keep, cache)
-            # The pairs' flows on a worker thread of their own: the second core's share when the masks are
-            # given or cached (the frames are still read on this thread).
+            # The pairs' flows on a worker thread of their own (which also takes the reading when the masks
+            # are given or cached): the second core's share when no segmentation thread runs.
             ready = FlowAhead(self._flow, self.stage_times).stream(ready, self.config.segment_ahead)
             check = plate is not None and not two_pass and start == 0
             state = RunState(self, plate, start, check_plate=check)

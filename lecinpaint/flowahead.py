@@ -11,20 +11,21 @@ arrive without (none, unless this stage is off).
 A pair is used when either frame has a hole: a mask with a pixel set (the dilation never empties a
 mask, nor fills an empty one), exactly the test ``restore`` makes, so no flow is computed for nothing.
 The stage calls the estimator on one thread, in frame order, with the same inputs as ``restore`` would:
-the output is identical whatever the scheduling (``depth=0`` runs it on the caller's thread). The frames
-themselves are taken on the caller's thread, so a source is read where it was read before. OpenCV's DIS
-releases the GIL while it computes, so the pair's flow runs on the second core while the first
+the output is identical whatever the scheduling (``depth=0`` runs it on the caller's thread). The worker
+also pulls the frames from the stages before (with given or cached masks, the reading): a frame goes on
+as soon as it is ready, so the latency is the engine's lookahead, as on one thread. A source that must
+be read on its own threads (a VapourSynth clip) runs the engine with ``segment_ahead=0``. OpenCV's
+DIS releases the GIL while it computes, so the pair's flow runs on the second core while the first
 propagates earlier frames; with segmentation on a thread of its own too, the operating system shares
 the two cores among the three stages.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from lecinpaint.ahead import ahead
 from lecinpaint.restore import Ready
 
 __all__ = ["FlowAhead"]
@@ -58,30 +59,7 @@ class FlowAhead:
         return flows
 
     def stream(self, items: Iterable[Ready], depth: int) -> Iterator[Ready]:
-        """``items`` with ``Ready.flows`` set, the flows computed up to ``depth`` frames ahead on a thread.
-
-        The items are taken on the caller's thread (reading a source stays where it was: a VapourSynth
-        clip must be read from its own callbacks) and handed to one worker, in order; a frame goes on
-        once its flows are back.
-        """
-        if depth == 0:
-            for r in items:
-                r.flows = self._work(r)
-                yield r
-            return
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lecinpaint-flow")
-        pending: deque[tuple[Ready, Future]] = deque()
-        try:
-            for r in items:
-                pending.append((r, pool.submit(self._work, r)))
-                if len(pending) > depth:
-                    done, fut = pending.popleft()
-                    done.flows = fut.result()
-                    yield done
-            while pending:
-                done, fut = pending.popleft()
-                done.flows = fut.result()
-                yield done
-        finally:
-            # Closed early or failed: drop what has not started; what runs is one pair's flow.
-            pool.shutdown(wait=True, cancel_futures=True)
+        """``items`` with ``Ready.flows`` set, the work done up to ``depth`` frames ahead on a thread."""
+        for r, flows in ahead(items, self._work, depth):
+            r.flows = flows
+            yield r

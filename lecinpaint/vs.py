@@ -188,6 +188,10 @@ def _check_args(clip: Any, mask: Any, window: Any, warmup: Any, cache: Any, opti
 def _make_engine(options: dict[str, Any]) -> Any:
     from lecinpaint.engine import Config, Engine
 
+    # A clip is read from VapourSynth's own threads only: a worker thread of the engine asking for a
+    # frame while every VapourSynth thread waits in this filter for the engine would wait for ever. The
+    # engine runs on the calling thread; VapourSynth requests frames (windows) in parallel itself.
+    options = {**options, "segment_ahead": 0}
     try:
         return Engine(Config(**options))
     except TypeError as exc:

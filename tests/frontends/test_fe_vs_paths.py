@@ -210,3 +210,24 @@ def test_formats_through_rgb24_keep_the_source_outside_the_hole(fmt):
         scale = 255.0 if f.sample_type == vs.FLOAT else 1.0
         err = np.abs(got[0][m] - truth[0][m]).mean() * scale
         assert err < np.abs(src[0][m] - truth[0][m]).mean() * scale / 4, n
+
+
+def test_the_engine_reads_the_clip_on_vapoursynths_threads_only():
+    """A worker thread asking VapourSynth for a frame while every VapourSynth thread waits in this filter
+    would wait for ever (a filter with masks hung so): the engine runs with no worker threads, whatever
+    the options say, and reads each frame on the thread that asks for the window."""
+    import threading
+
+    assert _make_engine({**OPTS, "segment_ahead": 4}).config.segment_ahead == 0
+    frames, masks, _ = scene(W, H, 8)
+    clip = _clip(frames)
+    base = _reader(clip)
+    readers: set[str] = set()
+
+    def read(i: int):
+        readers.add(threading.current_thread().name)
+        return base(i)
+
+    windows = _windows(clip, _mask_clip(masks), read=read)
+    windows.get(5)
+    assert readers == {threading.current_thread().name}
