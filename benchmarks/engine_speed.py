@@ -148,20 +148,29 @@ def _memory_child(size: str, n: int, config: str) -> None:
     print(json.dumps({"maxrss_kib": _peak_rss_kib(), "frames": count}))
 
 
+def vmhwm_kib(pid: int | str = "self") -> int | None:
+    """The high-water mark of a process's resident memory (VmHWM, KiB), or None where /proc has none.
+
+    VmHWM starts afresh at exec, so it is the process's own peak (see :func:`_peak_rss_kib`); another
+    process's can be read while it runs."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
 def _peak_rss_kib() -> int:
     """Peak RSS of this process in KiB: VmHWM, whose high-water mark starts afresh at exec.
 
     ``ru_maxrss`` would do on its own, but after fork + exec Linux folds the forked copy of the parent's
     RSS into it, so a child started by a big parent would report the parent's size.
     """
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = vmhwm_kib()
+    return peak if peak is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def measure_memory(size: tuple[int, int], n: int, config: dict[str, Any]) -> dict[str, Any]:

@@ -48,7 +48,7 @@ from typing import Any, BinaryIO
 import cv2
 import numpy as np
 
-from benchmarks.engine_speed import _parse_size, environment
+from benchmarks.engine_speed import _parse_size, environment, vmhwm_kib
 
 ROOT = Path(__file__).resolve().parents[1]
 STEADY_START = 10
@@ -150,18 +150,6 @@ def _child_last_seen(masks_path: str) -> None:
 
 # ---------------------------------------------------------------------------------------------------------
 # Timing
-def _peak_rss_mib(pid: int) -> float | None:
-    """The high-water mark of a running process's resident memory (VmHWM), or None off Linux."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return None
-
-
 def _timed_outputs(cmd: list[str], y4m: Path, n: int) -> tuple[list[float], float | None]:
     """Run ``cmd`` with ``y4m`` on stdin: the arrival time of each output frame (seconds from start),
     and the child's peak RSS in MiB, read from /proc while it runs (after its last frame)."""
@@ -178,7 +166,8 @@ def _timed_outputs(cmd: list[str], y4m: Path, n: int) -> tuple[list[float], floa
         for _ in Y4MReader(out):
             stamps.append(time.perf_counter() - t0)
             if len(stamps) % 8 == 0 or len(stamps) == n:
-                peak = _peak_rss_mib(proc.pid) or peak
+                kib = vmhwm_kib(proc.pid)
+                peak = peak if kib is None else kib / 1024.0
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         rc = proc.wait()
     if rc != 0 or len(stamps) != n:
@@ -286,18 +275,18 @@ def render_markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
     lines = [
         "# Speed through the pipe filter",
         "",
-        "Made by `python -m benchmarks.filter_speed` (twice: once per commit) and "
-        "`--report BEFORE AFTER --markdown`. "
-        f"Commits: before `{envb['commit']}`, after `{enva['commit']}`; {enva['cpu_count']} CPU cores, "
-        f"torch {enva['torch']}, OpenCV {enva['opencv']}. Clip: {after['runs'][0]['clip']} "
-        f"({after['runs'][0]['frames']} frames per size, the person's mask "
-        f"{100 * after['runs'][0]['hole_fraction']:.1f} % of the frame). Frames/s are steady state "
-        "(start-up and the final flush excluded); `io` and `last-seen` are the floors measured in the same "
-        "run as the filter (reading and writing the y4m stream alone; a last-seen fill through the same "
-        "I/O and colour conversion), so their ratios compare runs made under different loads.",
+        ("Made by `python -m benchmarks.filter_speed` (twice: once per commit) and "
+         "`--report BEFORE AFTER --markdown`. "
+         f"Commits: before `{envb['commit']}`, after `{enva['commit']}`; {enva['cpu_count']} CPU cores, "
+         f"torch {enva['torch']}, OpenCV {enva['opencv']}. Clip: {after['runs'][0]['clip']} "
+         f"({after['runs'][0]['frames']} frames per size, the person's mask "
+         f"{100 * after['runs'][0]['hole_fraction']:.1f} % of the frame). Frames/s are steady state "
+         "(start-up and the final flush excluded); `io` and `last-seen` are the floors measured in the same "
+         "run as the filter (reading and writing the y4m stream alone; a last-seen fill through the same "
+         "I/O and colour conversion), so their ratios compare runs made under different loads."),
         "",
-        "| size | filter before | filter after | target | io floor (after) | last-seen floor (after) "
-        "| after / last-seen | peak RSS before | peak RSS after |",
+        ("| size | filter before | filter after | target | io floor (after) | last-seen floor (after) "
+         "| after / last-seen | peak RSS before | peak RSS after |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for size in sizes:
@@ -315,11 +304,11 @@ def render_markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
                      runs_b[z]["stages"]["ms_per_frame_by_stage"].get(k) for z in sizes)]
     lines += [
         "",
-        "Milliseconds per frame per stage, before -> after: the work of each stage, measured on the "
-        "filter's path in one process on one thread (`segment_ahead=0`, `Engine.stage_times`, the "
-        "segmenter's loading taken out; `read` includes the conversion to RGB, `output` the compositing "
-        "back into YUV and the writing). The filter runs reading and segmentation on one worker thread "
-        "(and, after, the flow on another), so its wall time per frame is less than the sum:",
+        ("Milliseconds per frame per stage, before -> after: the work of each stage, measured on the "
+         "filter's path in one process on one thread (`segment_ahead=0`, `Engine.stage_times`, the "
+         "segmenter's loading taken out; `read` includes the conversion to RGB, `output` the compositing "
+         "back into YUV and the writing). The filter runs reading and segmentation on one worker thread "
+         "(and, after, the flow on another), so its wall time per frame is less than the sum:"),
         "",
         "| stage | " + " | ".join(sizes) + " |",
         "|---|" + "---:|" * len(sizes),
@@ -333,8 +322,9 @@ def render_markdown(before: dict[str, Any], after: dict[str, Any]) -> str:
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     loads = ", ".join(f"{r['size']} {r['loadavg_before']:.1f}-{r['loadavg_after']:.1f}"
                       for r in after["runs"])
-    lines += ["", f"Load average during the after run: {loads}. On a shared machine repeated runs of one "
-              "commit differ by up to a quarter: read small differences (a stage within 20 %) as noise.", ""]
+    noise = ("On a shared machine repeated runs of one commit differ by up to a quarter: read small "
+             "differences (a stage within 20 %) as noise.")
+    lines += ["", f"Load average during the after run: {loads}. {noise}", ""]
     return "\n".join(lines)
 
 

@@ -22,6 +22,7 @@ the two cores among the three stages.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -45,8 +46,6 @@ class FlowAhead:
         self._prev: tuple[int, Any, bool] | None = None  # (index, prep, has a hole)
 
     def _work(self, r: Ready) -> Any:
-        import time
-
         t0 = time.perf_counter()
         prep = self.flow.prepare(r.frame)
         hole = bool(r.mask.any())
