@@ -18,7 +18,7 @@ import numpy as np
 from lecinpaint.ahead import ahead
 from lecinpaint.restore import Ready
 
-__all__ = ["Segmentation", "check_frame", "check_mask", "read"]
+__all__ = ["Segmentation", "check_frame", "check_mask", "read", "segment_stream"]
 
 
 def read(
@@ -83,15 +83,10 @@ class Segmentation:
         times = self.times
         waiting: deque[tuple[int, np.ndarray]] = deque()  # frames whose stabilised mask is not out yet
 
-        def segment(item: tuple[int, np.ndarray, np.ndarray | None]) -> np.ndarray | None:
-            if item[2] is not None:
-                return None
-            t1 = time.perf_counter()
-            prob = self.segmenter(item[1])
-            times["segment"] += time.perf_counter() - t1
-            return prob
-
-        for (k, frame, mask), prob in ahead(items, segment, self.depth):
+        # The worker pulls the items through the segmenter (all of its work is on that thread); ``ahead``
+        # has nothing left to compute.
+        pairs = segment_stream(items, self.segmenter, times)
+        for ((k, frame, mask), prob), _ in ahead(pairs, _nothing, self.depth):
             if mask is not None:
                 yield Ready(k, frame, mask)
                 continue
@@ -108,6 +103,53 @@ class Segmentation:
         for m in rest:
             kk, ff = waiting.popleft()
             yield Ready(kk, ff, m)
+
+
+def segment_stream(
+    items: Iterable[tuple[int, np.ndarray, np.ndarray | None]], segmenter: Any, times: dict[str, float]
+) -> Iterator[tuple[tuple[int, np.ndarray, np.ndarray | None], np.ndarray | None]]:
+    """``(item, probability)`` for :func:`read`'s items, in order (None where the item has its mask).
+
+    A segmenter that is ``settling`` (the whole-lecturer stage while its picture of the board is young:
+    the stream's start, after a cut) has the frames it segments held back, at most its
+    ``look_back_frames`` of them, and revised together by its ``look_back(frames, probs)`` once it has
+    settled (or the cap is reached, or the stream ends). Other segmenters pass straight through. Every
+    call to the segmenter happens on the thread that iterates this generator, in order. Time spent goes
+    to ``times["segment"]``.
+    """
+    cap = int(getattr(segmenter, "look_back_frames", 0))
+    held: list[tuple[tuple[int, np.ndarray, np.ndarray | None], np.ndarray]] = []
+
+    def release() -> list[tuple[tuple[int, np.ndarray, np.ndarray | None], np.ndarray]]:
+        t1 = time.perf_counter()
+        probs = segmenter.look_back([item[1] for item, _ in held], [prob for _, prob in held])
+        revised = list(zip([item for item, _ in held], probs))
+        held.clear()
+        times["segment"] += time.perf_counter() - t1
+        return revised
+
+    for item in items:
+        if item[2] is not None:
+            yield item, None
+            continue
+        t1 = time.perf_counter()
+        prob = segmenter(item[1])
+        settling = cap > 0 and segmenter.settling
+        times["segment"] += time.perf_counter() - t1
+        if settling:
+            held.append((item, prob))
+            if len(held) >= cap:
+                yield from release()
+            continue
+        if held:
+            yield from release()
+        yield item, prob
+    if held:
+        yield from release()
+
+
+def _nothing(_: object) -> None:
+    """``ahead``'s function when the items already carry their results."""
 
 
 def check_frame(frame: Any, i: int, shape: tuple[int, int] | None) -> np.ndarray:

@@ -52,182 +52,27 @@ cue adds are 1.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 
+from lecinpaint.board_picture import BoardModel, disc, working_size
+from lecinpaint.figure import (
+    Floor,
+    attached,
+    box_of,
+    crop_around,
+    feet_below,
+    scale_box,
+    touching,
+    upsample,
+    weak_blobs,
+)
 from lecinpaint.masks import dilate
 
 __all__ = ["BoardModel", "LecturerSegmenter"]
-
-
-def _disc(radius: int) -> np.ndarray:
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
-
-
-class BoardModel:
-    """A registered picture of what is behind the lecturer, and what differs from it.
-
-    The model is kept at a working resolution (``scale`` of the frame, the longer side at most
-    ``max_side`` px), in the coordinates of the latest frame: each frame, the camera's translation since
-    the previous one is measured (phase correlation of the two frames' grey levels), the picture is
-    shifted by it, and the frame's pixels outside the hole replace it. Pixels never seen are unknown
-    and never count as foreground. A large translation (a cut, a fast pan) resets the model.
-
-    ``foreground(frame)`` returns the bool map, at the working resolution (``small``), of thick regions
-    (and slivers along the frame's edge) that differ from the board by more than ``threshold`` grey
-    levels after matching the frame's global gain; ``update(hole)`` then records the frame's pixels
-    outside ``hole``.
-    """
-
-    def __init__(
-        self,
-        *,
-        threshold: float = 28.0,
-        max_side: int = 640,
-        reset_shift: float = 0.05,
-        max_changed: float = 0.3,
-        settle: int = 24,
-        opening: float = 0.011,
-    ) -> None:
-        self.threshold = float(threshold)
-        self.opening = float(opening)
-        self.settle = int(settle)
-        self.max_changed = float(max_changed)
-        self.max_side = int(max_side)
-        self.reset_shift = float(reset_shift)
-        self._board: np.ndarray | None = None  # (h, w, 3) uint8 RGB at the working resolution
-        self._known: np.ndarray | None = None  # (h, w) bool
-        self._prev_grey: np.ndarray | None = None
-        self._stable: np.ndarray | None = None  # (h, w) uint16: frames each pixel has stayed the same
-        self._hole: np.ndarray | None = None  # the last hole, at the working resolution
-        self._frame_small: np.ndarray | None = None
-        self._window: np.ndarray | None = None
-        self.shape: tuple[int, int] | None = None
-        self.small: tuple[int, int] = (0, 0)
-        self.resets = 0
-
-    def reset(self) -> None:
-        self._board = self._known = self._prev_grey = self._hole = None
-        self.resets += 1
-
-    def foreground(self, frame: np.ndarray) -> np.ndarray | None:
-        """Thick regions of ``frame`` that differ from the board (at the working resolution), or None
-        while the board is still unknown (or was just reset)."""
-        h, w = frame.shape[:2]
-        if self.shape != (h, w):
-            self.shape = (h, w)
-            self.small = _working_size(h, w, self.max_side)
-            self._board = self._known = self._prev_grey = None
-            sh, sw = self.small
-        sh, sw = self.small
-        small = frame if (sh, sw) == (h, w) else cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
-        self._frame_small = small
-        prev = self._prev_grey
-        if self._board is not None and prev is not None:
-            prev = self._register(grey, prev)
-        # How long each pixel has looked the same (frames): the board behind a stale patch of the model
-        # (a ghost of where the lecturer was) is still, while a moving lecturer is not.
-        if prev is None or self._stable is None:
-            self._stable = np.zeros((sh, sw), np.uint16)
-        else:
-            still = cv2.absdiff(prev, grey) < 0.5 * self.threshold
-            self._stable += 1
-            self._stable[~still] = 0
-            np.minimum(self._stable, 60000, out=self._stable)
-        self._prev_grey = grey
-        if self._board is None or not self._known.any():
-            return None
-        known = self._known
-        # Match the frame's global gain per channel (lighting drifts, cameras adjust their exposure):
-        # the median ratio over a sample of known pixels, which are mostly board.
-        ks = known[::4, ::4]
-        fs = small[::4, ::4][ks].astype(np.float32)
-        bs = self._board[::4, ::4][ks].astype(np.float32)
-        gain = np.median(fs / np.maximum(bs, 8.0), axis=0) if fs.shape[0] >= 64 else np.ones(3)
-        scaled = cv2.multiply(self._board, (float(gain[0]), float(gain[1]), float(gain[2]), 0.0))
-        d = cv2.split(cv2.absdiff(small, scaled))
-        diff = cv2.max(cv2.max(d[0], d[1]), d[2])
-        sample = diff[::4, ::4][ks]
-        # Noise and compression set the floor: a robust spread of the differences on the board itself.
-        level = max(self.threshold, float(np.median(sample)) * 3.0 if sample.size else 0.0)
-        if sample.size and np.count_nonzero(sample > level) > self.max_changed * sample.size:
-            # Most of the board changed at once (a cut, a slide, the lights): start again from here.
-            self.reset()
-            return None
-        raw = cv2.compare(diff, level, cv2.CMP_GT)
-        raw = cv2.bitwise_and(raw, known.view(np.uint8) * np.uint8(255)) // 255
-        # Thick only: an opening wider than a pen stroke, or a word's worth of strokes (about 2 % of the
-        # shorter side: 9 px at 360p, where a leg is 15 px and a stroke 2-3).
-        r = max(1, int(round(self.opening * min(sh, sw))))
-        fg = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _disc(r))
-        # The opening rounds off the ends of limbs: give back what differs within its radius.
-        fg |= cv2.dilate(fg, _disc(r)) & raw
-        # Someone walking in shows first as a sliver along the frame's edge, thinner than the opening:
-        # keep regions that run along an edge for a good part of it (strokes do not).
-        fg |= _edge_slivers(raw, 0.04)
-        return fg.view(bool)
-
-    def _register(self, grey: np.ndarray, prev: np.ndarray) -> np.ndarray | None:
-        """Follow the camera: shift the board picture (and its maps) onto this frame; returns the
-        previous frame's grey levels in this frame's coordinates, or None after a reset."""
-        sh, sw = self.small
-        # The camera's shift measured against the board picture itself (not the previous frame), so that
-        # errors do not add up, at half the working size (the shift is subpixel-accurate anyway), and
-        # on the picture without the lecturer, who moves on their own.
-        ref = cv2.cvtColor(self._board, cv2.COLOR_RGB2GRAY)
-        probe = grey if self._hole is None else np.where(self._hole, ref, grey)
-        half = (max(8, sw // 2), max(8, sh // 2))
-        if self._window is None or self._window.shape != half[::-1]:
-            self._window = cv2.createHanningWindow(half, cv2.CV_32F)
-        a = cv2.resize(ref, half, interpolation=cv2.INTER_AREA).astype(np.float32)
-        b = cv2.resize(probe, half, interpolation=cv2.INTER_AREA).astype(np.float32)
-        (dx, dy), _ = cv2.phaseCorrelate(a, b, self._window)
-        dx, dy = dx * sw / half[0], dy * sh / half[1]
-        if math.hypot(dx, dy) > self.reset_shift * max(sh, sw):
-            self.reset()
-            return None
-        if math.hypot(dx, dy) <= 0.25:  # noise of a still camera: no resampling
-            return prev
-        m = np.float32([[1, 0, dx], [0, 1, dy]])
-        lin = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        near = dict(flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        self._board = cv2.warpAffine(self._board, m, (sw, sh), **lin)
-        self._known = cv2.warpAffine(self._known.view(np.uint8), m, (sw, sh), **near).view(bool)
-        self._stable = cv2.warpAffine(self._stable, m, (sw, sh), **near)
-        return cv2.warpAffine(prev, m, (sw, sh), **lin)
-
-    def update(self, hole: np.ndarray, protected: np.ndarray | None = None) -> None:
-        """Record the last frame's pixels outside ``hole`` (bool, working or full resolution) as the board.
-
-        Pixels inside ``hole`` but outside ``protected`` (the model's own body) that have stayed the
-        same for ``settle`` frames are recorded too: a region that the board cue alone keeps in the
-        hole and that no longer moves is the board itself (a stale patch, where the lecturer stood
-        when the picture was taken), and it must not stay a hole for ever.
-        """
-        if self._frame_small is None:
-            return
-        sh, sw = self.small
-
-        def small(m: np.ndarray) -> np.ndarray:
-            if m.shape == (sh, sw):
-                return m
-            return cv2.resize(m.view(np.uint8), (sw, sh), interpolation=cv2.INTER_AREA) > 0
-
-        self._hole = small(hole)
-        seen = ~self._hole
-        if self._board is None:
-            self._board = self._frame_small.copy()
-            self._known = seen.copy()
-            return
-        if protected is not None and self._stable is not None:
-            seen |= ~small(protected) & (self._stable >= self.settle)
-        cv2.copyTo(self._frame_small, seen.view(np.uint8), self._board)
-        self._known |= seen
 
 
 class LecturerSegmenter:
@@ -245,6 +90,9 @@ class LecturerSegmenter:
         full_every: with ``focus``, the whole frame is looked at every this many frames.
         feet: the body is extended below its lowest pixels by this fraction of its height: the model
             ends people at the ankles, and feet in front of a board's tray differ little from it.
+        look_back: with ``board``, the first this many frames of a stream (and of each restart of the
+            board picture, after a cut) are looked at again, by :meth:`look_back`, once the picture has
+            that many frames in it (see :attr:`settling`).
     """
 
     def __init__(
@@ -257,6 +105,7 @@ class LecturerSegmenter:
         core: float = 0.6,
         full_every: int = 4,
         feet: float = 0.08,
+        look_back: int = 12,
     ) -> None:
         if not 0.0 <= threshold < core <= 1.0:
             raise ValueError(f"need 0 <= threshold < core <= 1, got threshold={threshold!r}, core={core!r}")
@@ -264,7 +113,11 @@ class LecturerSegmenter:
             raise ValueError(f"full_every must be a positive integer, got {full_every!r}")
         if not 0.0 <= feet < 1.0:
             raise ValueError(f"feet is a fraction of the body's height in [0, 1), got {feet!r}")
+        if int(look_back) != look_back or look_back < 0:
+            raise ValueError(f"look_back must be a non-negative integer number of frames, got {look_back!r}")
         self._owned: list[Any] = []
+        self._model_name = model
+        self._look: Callable[[np.ndarray], np.ndarray] | None = None
         if isinstance(model, str):
             from lecinpaint.segmentation import MediaPipeSegmenter
 
@@ -282,9 +135,12 @@ class LecturerSegmenter:
         self.core = float(core)
         self.feet = float(feet)
         self.full_every = int(full_every)
+        self.look_back_frames = int(look_back) if board else 0
         self._n = 0
         self._last_body: np.ndarray | None = None
         self._box: tuple[int, int, int, int] | None = None
+        self._floor = Floor()
+        self._resets = 0
 
     # ------------------------------------------------------------------------------------------------
     def __call__(self, frame: np.ndarray) -> np.ndarray:
@@ -295,45 +151,184 @@ class LecturerSegmenter:
         prob = self._person(frame)
         if not prob.flags.writeable:
             prob = prob.copy()
-        # The cues work at the board's working size (at most 640 px wide): what they decide is blocky at
-        # 1080p by a few pixels, far inside the hole's dilation, and costs a ninth.
-        sh, sw = _working_size(h, w, self.board.max_side if self.board is not None else 640)
+        sh, sw = self._small_size(h, w)
         full = (sh, sw) == (h, w)
-        small = prob if full else cv2.resize(prob, (sw, sh), interpolation=cv2.INTER_AREA)
-        drop = _weak_blobs(small, self.threshold, self.core)
-        if drop is not None:
-            small[drop] = 0.0
-            if not full:
-                prob[_upsample(drop, h, w)] = 0.0
-        body = model_body = small > self.threshold
-        add = _feet(body, self.feet)
-        if add is not None:
-            body = model_body = body | add
+        body, add, found = self._model_body(prob)
+        model_body = body
         if self.board is not None:
             fg = self.board.foreground(frame)
             if fg is not None and fg.any():
-                extra = _attached(fg, body, self._last_body, reach=max(2, int(round(0.01 * min(sh, sw)))))
+                extra = attached(fg, body, self._last_body, reach=max(2, int(round(0.01 * min(sh, sw)))))
                 if extra.any():
                     add = extra if add is None else add | extra
                     body = body | extra
+                    found = found | extra
             grow = max(2, int(round(0.03 * min(sh, sw))))
             grown_model = dilate(model_body, grow)
             # Without additions of the board cue the two are one mask: one distance transform.
             self.board.update(grown_model if body is model_body else dilate(body, grow), grown_model)
+            if self.board.resets != self._resets:
+                self._resets = self.board.resets  # a cut: the last shot's floor says nothing of this one
+                self._floor.clear()
+        # The floor is learned from what was found, never from what the floor itself added.
+        self._floor.add(found)
         if add is not None and add.any():
-            prob[add if full else _upsample(add, h, w)] = 1.0
+            prob[add if full else upsample(add, h, w)] = 1.0
         self._last_body = body
-        box = _box_of(body)
-        self._box = None if box is None else _scale_box(box, h / sh, w / sw, h, w)
+        box = box_of(body)
+        self._box = None if box is None else scale_box(box, h / sh, w / sw, h, w)
         self._n += 1
         return prob
+
+    def _small_size(self, h: int, w: int) -> tuple[int, int]:
+        # The cues work at the board's working size (at most 640 px wide): what they decide is blocky at
+        # 1080p by a few pixels, far inside the hole's dilation, and costs a ninth.
+        return working_size(h, w, self.board.max_side if self.board is not None else 640)
+
+    def _model_body(self, prob: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The model's body at the working size (hysteresis, then the floor under the feet), the feet
+        added (None if none), and the body without them; the weak blobs are zeroed in ``prob``
+        (writeable) itself."""
+        h, w = prob.shape
+        sh, sw = self._small_size(h, w)
+        full = (sh, sw) == (h, w)
+        small = prob if full else cv2.resize(prob, (sw, sh), interpolation=cv2.INTER_AREA)
+        drop = weak_blobs(small, self.threshold, self.core)
+        if drop is not None:
+            small[drop] = 0.0
+            if not full:
+                prob[upsample(drop, h, w)] = 0.0
+        bare = body = small > self.threshold
+        add = feet_below(body, self.feet, self._floor.row())
+        if add is not None:
+            body = body | add
+        return body, add, bare
+
+    @property
+    def settling(self) -> bool:
+        """True while the board picture is younger than ``look_back`` frames (the stream's start, or just
+        after a cut): the board cue has had little or nothing to compare with, so the frames segmented
+        now should be looked at again with :meth:`look_back` once this turns False."""
+        return self.board is not None and self.board.age < self.look_back_frames
+
+    def look_back(self, frames: list[np.ndarray], probs: list[np.ndarray]) -> list[np.ndarray]:
+        """``probs`` (this segmenter's outputs for the earlier, consecutive ``frames`` of this stream, in
+        order) revised with what is known now. Never removes anything from a probability map.
+
+        At the start of a stream every cue is weakest: the crop follows the lecturer only from the second
+        frame and grows onto the legs over a few frames, the board picture has nothing to compare with,
+        and the floor under the feet is not known yet, so legs that the model misses in the first frames
+        stay out of the hole (and the picture records them as board, and the engine's memory too). A few
+        frames later all three know more. Each frame is looked at again:
+
+        1. the model run again on a crop around the lecturer as placed now and in that frame, with the
+           floor known now;
+        2. the board cue against the board as known now: thick regions that differ from it and touch the
+           body (or enter through the frame's edge);
+        3. planted parts: from the last frame back to the first, the body of the next frame where this
+           frame shows the same pixels (a foot that stands still is body in both) and next to this
+           frame's body.
+
+        No state changes (the board picture, the floor, the crop): the model of step 1 is one of its own,
+        so a model that follows a person over time is not disturbed.
+        """
+        out = [self._look_again(f, p) for f, p in zip(frames, probs)]
+        if self.board is None or len(out) < 2:
+            return out
+        h, w = out[0].shape
+        sh, sw = self._small_size(h, w)
+        full = (sh, sw) == (h, w)
+
+        def small(img: np.ndarray) -> np.ndarray:
+            return img if full else cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+
+        reach = max(2, int(round(0.02 * min(sh, sw))))
+        thick = disc(max(1, int(round(self.board.opening * min(sh, sw)))))
+        later_img = small(frames[-1])
+        later_body = small(out[-1]) > self.threshold
+        for t in range(len(out) - 2, -1, -1):
+            img = small(frames[t])
+            body = small(out[t]) > self.threshold
+            d = cv2.split(cv2.absdiff(img, later_img))
+            same = cv2.max(cv2.max(d[0], d[1]), d[2]) < 0.5 * self.board.threshold
+            # Parts connected to this frame's own body (not to the body as grown by this step: no creeping
+            # along the chain).
+            cand = (later_body & same & ~body).view(np.uint8)
+            # Thick parts only (a foot, not the strokes a later frame's hole may hold).
+            cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, thick).view(bool)
+            add = touching(cand, body, reach)
+            if add is not None:
+                out[t][add if full else upsample(add, h, w)] = 1.0
+                body = body | add
+            later_img, later_body = img, body
+        return out
+
+    def _look_again(self, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
+        """Steps 1 and 2 of :meth:`look_back` for one frame (a new array)."""
+        from lecinpaint.segmentation import _check_frame
+
+        frame = _check_frame(frame)
+        h, w = frame.shape[:2]
+        out = np.array(prob, dtype=np.float32, copy=True)
+        sh, sw = self._small_size(h, w)
+        full = (sh, sw) == (h, w)
+        looked = self._look_model()
+        if looked is not None and self._box is not None:
+            small = out if full else cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA)
+            own = box_of(small > self.threshold)
+            box = self._box
+            if own is not None:
+                o = scale_box(own, h / sh, w / sw, h, w)
+                box = (min(box[0], o[0]), max(box[1], o[1]), min(box[2], o[2]), max(box[3], o[3]))
+            y0, y1, x0, x1 = crop_around(box, h, w)
+            seen = np.zeros((h, w), np.float32)
+            seen[y0:y1, x0:x1] = looked(np.ascontiguousarray(frame[y0:y1, x0:x1]))
+            body, add, _ = self._model_body(seen)
+            seen_body = upsample(body, h, w) if not full else body
+            # Only what the second look adds to the first: the body it finds where the first look had none.
+            np.maximum(out, np.where(seen_body, np.maximum(seen, self.threshold + 1e-3), 0.0), out=out)
+            if add is not None:
+                out[add if full else upsample(add, h, w)] = 1.0
+        # The floor under the feet as known now (the first frames had none to go by).
+        small = out if full else cv2.resize(out, (sw, sh), interpolation=cv2.INTER_AREA)
+        body = small > self.threshold
+        add = feet_below(body, self.feet, self._floor.row())
+        if add is not None:
+            out[add if full else upsample(add, h, w)] = 1.0
+            body = body | add
+        if self.board is None:
+            return out
+        fg = self.board.look_back(frame, body)
+        if fg is None:
+            return out
+        # The picture never records a band around the model's body (``grow`` in ``__call__``), so a limb
+        # that the model missed shows as different only beyond that band.
+        reach = max(2, int(round(0.03 * min(sh, sw)))) + 1
+        extra = attached(fg, body, None, reach=reach) & ~body
+        if extra.any():
+            out[extra if full else upsample(extra, h, w)] = 1.0
+        return out
+
+    def _look_model(self) -> Callable[[np.ndarray], np.ndarray] | None:
+        """The model of :meth:`look_back` (created on first use; None without ``focus``)."""
+        if self._crop_model is None:
+            return None
+        if self._look is None:
+            if isinstance(self._model_name, str):
+                from lecinpaint.segmentation import MediaPipeSegmenter
+
+                self._look = MediaPipeSegmenter(self._model_name)
+                self._owned.append(self._look)
+            else:
+                self._look = self._crop_model
+        return self._look
 
     def _person(self, frame: np.ndarray) -> np.ndarray:
         h, w = frame.shape[:2]
         box = self._box
         if self._crop_model is None or box is None:
             return self._model(frame)
-        y0, y1, x0, x1 = _crop_around(box, h, w)
+        y0, y1, x0, x1 = crop_around(box, h, w)
         crop = np.ascontiguousarray(frame[y0:y1, x0:x1])
         prob = np.zeros((h, w), np.float32)
         prob[y0:y1, x0:x1] = self._crop_model(crop)
@@ -352,117 +347,3 @@ class LecturerSegmenter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _feet(body: np.ndarray, extent: float) -> np.ndarray | None:
-    """Pixels below the lowest part of the tallest body component, ``extent`` of its height down."""
-    if extent <= 0 or not body.any():
-        return None
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(body.view(np.uint8), connectivity=8)
-    if n <= 1:
-        return None
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_HEIGHT]))
-    x, y, bw, bh = (int(v) for v in stats[k, :4])
-    h = body.shape[0]
-    if bh < 0.25 * h or y + bh >= h:
-        return None  # not a standing figure, or its feet are below the frame anyway
-    band = labels[y + bh - max(2, bh // 10) : y + bh, x : x + bw] == k
-    cols = np.flatnonzero(band.any(axis=0))
-    if cols.size == 0:
-        return None
-    out = np.zeros_like(body)
-    d = max(2, int(round(extent * bh)))
-    pad = max(1, d // 2)
-    out[y + bh - 1 : min(h, y + bh + d), max(0, x + cols[0] - pad) : x + cols[-1] + 1 + pad] = True
-    return out
-
-
-def _weak_blobs(prob: np.ndarray, low: float, high: float) -> np.ndarray | None:
-    """The pixels of the components of ``prob > low`` that hold no pixel above ``high`` (None if none)."""
-    weak = prob > low
-    if not weak.any():
-        return None
-    n, labels = cv2.connectedComponents(weak.view(np.uint8), connectivity=8)
-    if n <= 1:
-        return None
-    strong = np.zeros(n, bool)
-    strong[np.unique(labels[prob > high])] = True
-    strong[0] = True  # the background label: not a blob
-    if strong.all():
-        return None
-    return ~strong[labels]
-
-
-def _working_size(h: int, w: int, max_side: int = 640) -> tuple[int, int]:
-    s = min(1.0, max_side / max(h, w))
-    return max(8, int(round(h * s))), max(8, int(round(w * s)))
-
-
-def _upsample(mask: np.ndarray, h: int, w: int) -> np.ndarray:
-    return cv2.resize(mask.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
-
-
-def _scale_box(
-    box: tuple[int, int, int, int], sy: float, sx: float, h: int, w: int
-) -> tuple[int, int, int, int]:
-    y0, y1, x0, x1 = box
-    return (max(0, int(y0 * sy)), min(h, int(math.ceil(y1 * sy))),
-            max(0, int(x0 * sx)), min(w, int(math.ceil(x1 * sx))))
-
-
-def _box_of(mask: np.ndarray) -> tuple[int, int, int, int] | None:
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-def _crop_around(box: tuple[int, int, int, int], h: int, w: int) -> tuple[int, int, int, int]:
-    """A crop holding ``box`` with a margin, as square as the frame allows (the model's input is square)."""
-    y0, y1, x0, x1 = box
-    bh, bw = y1 - y0, x1 - x0
-    side = int(max(bh, bw) * 1.3) + 16
-    cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
-    ch, cw = min(side, h), min(side, w)
-    ty = int(round(min(max(cy - ch / 2, 0), h - ch)))
-    tx = int(round(min(max(cx - cw / 2, 0), w - cw)))
-    return ty, ty + ch, tx, tx + cw
-
-
-def _edge_slivers(mask: np.ndarray, extent: float) -> np.ndarray:
-    """Components of ``mask`` (uint8) that touch the frame's left, right or bottom edge along at least
-    ``extent`` of that edge's length."""
-    h, w = mask.shape
-    edges = (mask[:, 0], mask[:, -1], mask[-1, :])
-    if not any(e.sum() >= extent * len(e) for e in edges):
-        return np.zeros_like(mask)
-    n, labels = cv2.connectedComponents(mask, connectivity=8)
-    keep = np.zeros(n, bool)
-    for line, size in ((labels[:, 0], h), (labels[:, -1], h), (labels[-1, :], w)):
-        counts = np.bincount(line, minlength=n)
-        keep |= counts >= extent * size
-    keep[0] = False
-    return keep[labels].view(np.uint8)
-
-
-def _attached(
-    fg: np.ndarray, body: np.ndarray, last: np.ndarray | None, reach: int, edge_extent: float = 0.04
-) -> np.ndarray:
-    """Foreground components that touch the body (or last frame's body), or enter through the frame's edge."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(fg.view(np.uint8), connectivity=8)
-    if n <= 1:
-        return np.zeros_like(fg)
-    anchor = body if last is None else (body | last)
-    near = cv2.dilate(anchor.view(np.uint8), _disc(reach)).view(bool)
-    keep = np.zeros(n, bool)
-    hit = np.unique(labels[near & fg])
-    keep[hit] = True
-    # Through the left, right or bottom edge: someone walking in. Only along a good part of that edge:
-    # a person is tall where they cross the side of the frame, while long horizontal structures that
-    # a slight misregistration lights up (a tray, a rail) cross it only for a few pixels.
-    h, w = fg.shape
-    for line, size in ((labels[:, 0], h), (labels[:, -1], h), (labels[-1, :], w)):
-        keep |= np.bincount(line, minlength=n) >= edge_extent * size
-    keep[0] = False
-    return keep[labels]
