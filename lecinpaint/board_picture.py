@@ -102,13 +102,9 @@ class BoardModel:
             self.reset()
         return fg
 
-    def _difference(
-        self, small: np.ndarray, board: np.ndarray, known: np.ndarray, strict: bool = False
-    ) -> np.ndarray | None:
+    def _difference(self, small: np.ndarray, board: np.ndarray, known: np.ndarray) -> np.ndarray | None:
         """Thick regions (and edge slivers) where ``small`` differs from ``board`` (both at the working size
-        and registered), as bool; None when most of the known board differs (not this board any more).
-        ``strict``: the thick regions only, not rounded back out nor the slivers (for :meth:`look_back`,
-        where every stroke written since the earlier frame differs too)."""
+        and registered), as bool; None when most of the known board differs (not this board any more)."""
         sh, sw = small.shape[:2]
         # Match the frame's global gain per channel (lighting drifts, cameras adjust their exposure):
         # the median ratio over a sample of known pixels, which are mostly board.
@@ -130,8 +126,6 @@ class BoardModel:
         # shorter side: 9 px at 360p, where a leg is 15 px and a stroke 2-3).
         r = max(1, int(round(self.opening * min(sh, sw))))
         fg = cv2.morphologyEx(raw, cv2.MORPH_OPEN, disc(r))
-        if strict:
-            return fg.view(bool)
         # The opening rounds off the ends of limbs: give back what differs within its radius.
         fg |= cv2.dilate(fg, disc(r)) & raw
         # Someone walking in shows first as a sliver along the frame's edge, thinner than the opening:
@@ -164,7 +158,7 @@ class BoardModel:
                                    borderMode=cv2.BORDER_REPLICATE)
             known = cv2.warpAffine(known.view(np.uint8), m, (sw, sh), flags=cv2.INTER_NEAREST,
                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
-        return self._difference(small, board, known, strict=True)
+        return self._difference(small, board, known)
 
     def _shift(self, grey: np.ndarray, hole: np.ndarray | None) -> tuple[float, float]:
         """The camera's translation from the board picture to ``grey`` (working size), in pixels."""

@@ -3,25 +3,37 @@
 A face-centred person model (mediapipe's selfie segmentation) finds the lecturer's head and torso well,
 but in a wide lecture shot the lecturer is a full body far from the camera: the model drops lower legs,
 feet, hands far from the face, what they hold, and now and then the whole body for a frame; a body cut
-by the frame's edge or walking in is often not found at all. This stage adds two cues that do not
-depend on the model's idea of a person:
+by the frame's edge or walking in is often not found at all. This stage adds cues that do not depend on
+the model's idea of a person:
 
 1. **Focus.** The model sees a 256x256 picture. After the first detection it also runs on a crop around
    the lecturer (the last hole grown by a margin), where the body fills the model's input; the full
    frame keeps being looked at every few frames so that a second person or a re-entry is found.
-2. **The board.** The board behind the lecturer is static in the camera's frame. :class:`BoardModel`
-   keeps a registered picture of it (each frame's pixels outside the hole; global translation and
-   gain tracked), and a region that differs from it is foreground. Foreground that is *thick* (it
-   survives an opening wider than a pen stroke) and *connected* to the detected body, or that enters
-   through the frame's edge, belongs to the lecturer: legs, feet, held objects, the body the model lost.
-   New handwriting never qualifies: strokes are thin, and the opening removes them before anything is
-   connected.
+2. **The board.** The board behind the lecturer is static in the camera's frame.
+   :class:`~lecinpaint.board_picture.BoardModel` keeps a registered picture of it (each frame's pixels
+   outside the hole; global translation and gain tracked; a shift is kept only if it explains the frame
+   better than a still camera), and a region that differs from it is foreground. Foreground that is
+   *thick* (it survives an opening wider than a pen stroke) and *connected* to the detected body, or
+   that enters through the frame's edge, belongs to the lecturer: legs, feet, held objects, the body the
+   model lost. New handwriting never qualifies: strokes are thin, and the opening removes them before
+   anything is connected.
+3. **The floor.** A lecturer walks along the board on one floor: where their feet end is learned over the
+   last two seconds (:class:`~lecinpaint.figure.Floor`, from what the model and the board cue found), and
+   a figure that ends well above it (the model stopped at the knees) is continued down to it, widening
+   like legs in a stride. Every figure also gets a short floor under its lowest pixels (the model ends
+   people at the ankles).
+4. **Looking back.** All of these know least at a stream's start (and after a cut): no crop yet, no
+   picture of the board, no floor. Legs missed there stay out of the hole, and the engine's memory of the
+   board carries them into later frames. So the first ``look_back`` frames (12) are held back by the
+   engine's intake (:func:`lecinpaint.intake.segment_stream`) and looked at again together once the
+   picture has that many frames in it (:meth:`LecturerSegmenter.look_back`). The engine's lookahead hides
+   the wait at a stream's start; after a cut the output waits those frames once.
 
 Two guards keep the additions honest: the model's unsure pixels (probability above the low threshold)
 count only when connected to a confident core (hysteresis: the selfie model gives 0.2-0.45 to dense
-handwriting), and the feet, which the model ends at the ankles, get a floor under the body's lowest
-pixels. Time is handled downstream by :class:`lecinpaint.masks.MaskStabilizer` (a part present before
-and after cannot vanish for a frame) and the hole's dilation.
+handwriting), and the board cue and looking back add only thick parts connected to the body. Time is
+handled downstream by :class:`lecinpaint.masks.MaskStabilizer` (a part present before and after cannot
+vanish for a frame) and the hole's dilation.
 
 Measured on the lecture benchmark's full-body clips (``benchmarks/lecture/segmentation.py``; this stage,
 the stabiliser and the default dilation, against the exact person masks): share of the person left
@@ -73,6 +85,11 @@ from lecinpaint.figure import (
 from lecinpaint.masks import dilate
 
 __all__ = ["BoardModel", "LecturerSegmenter"]
+
+
+def _thick(mask: np.ndarray, element: np.ndarray) -> np.ndarray:
+    """``mask`` (bool) opened by ``element``: what is wider than a pen stroke."""
+    return cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, element).view(bool)
 
 
 class LecturerSegmenter:
@@ -226,8 +243,11 @@ class LecturerSegmenter:
         2. the board cue against the board as known now: thick regions that differ from it and touch the
            body (or enter through the frame's edge);
         3. planted parts: from the last frame back to the first, the body of the next frame where this
-           frame shows the same pixels (a foot that stands still is body in both) and next to this
-           frame's body.
+           frame shows the same pixels (a foot that stands still is body in both);
+        4. the next frame's own body: the temporal stabiliser keeps a part that is body before and after
+           a frame, but at a stream's start there is no before, so a part of the next frame's body is kept.
+
+        Steps 3 and 4 add only thick parts that are connected to the frame's own body.
 
         No state changes (the board picture, the floor, the crop): the model of step 1 is one of its own,
         so a model that follows a person over time is not disturbed.
@@ -245,22 +265,23 @@ class LecturerSegmenter:
         reach = max(2, int(round(0.02 * min(sh, sw))))
         thick = disc(max(1, int(round(self.board.opening * min(sh, sw)))))
         later_img = small(frames[-1])
-        later_body = small(out[-1]) > self.threshold
+        later_body = later_own = small(out[-1]) > self.threshold
         for t in range(len(out) - 2, -1, -1):
             img = small(frames[t])
             body = small(out[t]) > self.threshold
             d = cv2.split(cv2.absdiff(img, later_img))
             same = cv2.max(cv2.max(d[0], d[1]), d[2]) < 0.5 * self.board.threshold
-            # Parts connected to this frame's own body (not to the body as grown by this step: no creeping
-            # along the chain).
-            cand = (later_body & same & ~body).view(np.uint8)
-            # Thick parts only (a foot, not the strokes a later frame's hole may hold).
-            cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, thick).view(bool)
-            add = touching(cand, body, reach)
+            # Thick parts only (a foot, not the strokes a later frame's hole may hold), connected to this
+            # frame's own body. 3: the body carried back along the chain where the pixels stay the same;
+            # 4: the next frame's own body, not carried further (a walking lecturer's path would creep
+            # back along the chain over the unchanged board ahead of them).
+            planted = touching(_thick(later_body & same & ~body, thick), body, reach)
+            kept = touching(_thick(later_own & ~body, thick), body, reach)
+            later_img, later_own = img, body
+            later_body = body if planted is None else body | planted
+            add = planted if kept is None else kept if planted is None else planted | kept
             if add is not None:
                 out[t][add if full else upsample(add, h, w)] = 1.0
-                body = body | add
-            later_img, later_body = img, body
         return out
 
     def _look_again(self, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:

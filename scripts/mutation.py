@@ -57,6 +57,7 @@ T_FILTER = "tests/frontends/test_fe_filter.py"
 T_CLI_OUT = "tests/frontends/test_cli_output.py"
 T_FFMPEG = "tests/frontends/test_fe_ffmpeg.py"
 T_VS = "tests/frontends/test_fe_vs_paths.py"
+T_LECT = ("tests/test_lecturer_lookback.py", "tests/test_lecturer.py")
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,21 @@ MUTANTS: list[Mutant] = [
     _m("masks.default_dilation", "lecinpaint/masks.py",
        "max(2, int(round(0.03 * min(height, width))))", "max(2, int(round(0.03 * max(height, width))))",
        T_MASKS),
+    # --- the whole lecturer (segmentation stage) -------------------------------------------------------
+    _m("lecturer.no_hold", "lecinpaint/intake.py",
+       'cap = int(getattr(segmenter, "look_back_frames", 0))', "cap = 0", T_LECT),
+    _m("lecturer.hold_past_cap", "lecinpaint/intake.py",
+       "if len(held) >= cap:", "if len(held) > cap:", T_LECT),
+    _m("lecturer.no_next_body", "lecinpaint/lecturer.py",
+       "kept = touching(_thick(later_own & ~body, thick), body, reach)", "kept = None", T_LECT),
+    _m("lecturer.no_planted", "lecinpaint/lecturer.py",
+       "planted = touching(_thick(later_body & same & ~body, thick), body, reach)", "planted = None", T_LECT),
+    _m("lecturer.floor_low_quantile", "lecinpaint/figure.py",
+       "quantile: float = 0.8", "quantile: float = 0.2", T_LECT),
+    _m("lecturer.floor_never_continued", "lecinpaint/figure.py",
+       "if gap > d and gap <= bh:", "if gap > bh:", T_LECT),
+    _m("lecturer.shift_guard_off", "lecinpaint/board_picture.py",
+       "if float(shifted.mean()) >= float(still.mean()):", "if False:", T_LECT),
     # --- fill -----------------------------------------------------------------------------------------
     _m("fill.row_ends_swapped", "lecinpaint/fill.py",
        "lv * (1 - t) + rv * t", "rv * (1 - t) + lv * t", T_ROWS),
