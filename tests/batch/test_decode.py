@@ -26,19 +26,20 @@ def _ffmpeg(*args: str) -> None:
 
 
 def _count_frames(path: Path) -> int:
-    """The frames ffmpeg decodes from ``path`` (an independent count: it decodes, ffprobe's packets do not)."""
-    res = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0", "-show_entries",
-                          "stream=nb_read_frames", "-of", "csv=p=0", str(path)], capture_output=True, text=True,
-                         check=True)
+    """The frames ffmpeg decodes from ``path`` (independent: it decodes; ffprobe's packet list does not)."""
+    res = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+                          "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", str(path)],
+                         capture_output=True, text=True, check=True)
     return int(res.stdout.strip())
 
 
 def _check_ranges(path: Path, ranges: list[tuple[int, int]]) -> FrameTimes:
-    """Every range of ``path`` decoded by ``decode_range`` equals the same frames of a decode from the start."""
+    """Each range of ``path`` decoded by ``decode_range`` equals the same frames decoded from the start."""
     info = probe(path)
     times = frame_times(path)
     work, _ = work_format(info.pix_fmt)
-    full = [f.planes for f in YUVDecoder(path, work.name, parse_layout(work.y4m_layout), info.width, info.height)]
+    layout = parse_layout(work.y4m_layout)
+    full = [f.planes for f in YUVDecoder(path, work.name, layout, info.width, info.height)]
     assert times.count == len(full) == _count_frames(path)
     for a, b in ranges:
         got = list(decode_range(path, info, times, a, b, work))
@@ -77,8 +78,9 @@ def test_packets_an_edit_list_discards_are_not_frames(tmp_path: Path) -> None:
     _ffmpeg("-f", "lavfi", "-i", "testsrc=size=96x64:rate=25", "-t", "4", "-c:v", "libx264", "-bf", "2",
             "-g", "50", "-pix_fmt", "yuv420p", str(src))
     _ffmpeg("-ss", "1.3", "-i", str(src), "-c", "copy", "-t", "2", str(cut))
-    listed = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=flags",
-                             "-of", "csv=p=0", str(cut)], capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+                             "packet=flags", "-of", "csv=p=0", str(cut)],
+                            capture_output=True, text=True, check=True).stdout
     assert "D" in listed  # the file has what this test is about
     times = _check_ranges(path=cut, ranges=[(0, 4), (1, 9), (30, 52), (9, 4), (5, 5)])
     assert times.times is not None and all(b > a for a, b in zip(times.times, times.times[1:]))
@@ -97,7 +99,8 @@ def test_an_empty_range_starts_no_decoder(monkeypatch: pytest.MonkeyPatch) -> No
 
 @needs_ffmpeg
 def test_frame_times_errors(tmp_path: Path) -> None:
-    with pytest.raises(FFmpegError, match=r"^ffprobe cannot list the frames of '.*missing\.mp4': .*No such file"):
+    missing = r"^ffprobe cannot list the frames of '.*missing\.mp4': .*No such file"
+    with pytest.raises(FFmpegError, match=missing):
         frame_times(tmp_path / "missing.mp4")
     sound = tmp_path / "sound.wav"  # ffprobe succeeds, and lists no video packet
     _ffmpeg("-f", "lavfi", "-i", "sine=duration=0.5", str(sound))
