@@ -47,6 +47,8 @@ def plate_command(argv: list[str]) -> int:
         info = probe(inp)
     except (FileNotFoundError, FFmpegError) as exc:
         raise UserError(str(exc)) from None
+    if out.is_dir():  # found now, not by the rename after the whole first pass
+        raise UserError(f"output {str(out)!r} is a folder; give the plate file's name")
     if out.exists() and not args.overwrite:
         raise UserError(f"output {str(out)!r} exists; use -y to replace it")
     if not out.parent.is_dir():
