@@ -71,7 +71,7 @@ def test_an_output_that_is_a_folder_is_refused_before_the_pass(clip: dict, tmp_p
     out.mkdir()
     (out / "keep").write_text("a file in the folder")
     for y in ([], ["-y"]):
-        with pytest.raises(UserError, match=f"^output {str(out)!r} is a folder; give the plate file's name$"):
+        with pytest.raises(UserError, match=f"^output {str(out)!r} is a folder; give a file name$"):
             plate_command([str(clip["video"]), "-o", str(out), *y, *_args(clip)])
     assert (out / "keep").read_text() == "a file in the folder" and _leftovers(tmp_path) == []
 
