@@ -251,7 +251,12 @@ class _Outputs:
         self.overwrite = overwrite
         self._temps: list[tuple[Path, Path]] = []
 
-    def check(self, target: Path, what: str) -> None:
+    def check(self, target: Path, what: str, folder: bool = False) -> None:
+        """Refuse ``target`` (a file, or a folder with ``folder``) now, before any work, rather than at the
+        rename when the run is done."""
+        if target.exists() and target.is_dir() != folder:
+            raise UserError(f"{what} {str(target)!r} is a {'file' if folder else 'folder'}; give "
+                            f"{'a folder' if folder else 'a file'} name")
         if target.exists() and not self.overwrite:
             raise UserError(f"{what} {str(target)!r} exists; use -y to replace it")
         if not target.parent.is_dir():
@@ -354,7 +359,8 @@ def _run(argv: list[str]) -> int:
     if out.exists() and inp.resolve() == out.resolve():
         raise UserError("the output file must not be the input file")
     if args.save_masks:
-        outputs.check(Path(args.save_masks), "mask output")
+        target = Path(args.save_masks)
+        outputs.check(target, "mask output", folder=target.suffix.lower() not in _video_suffixes())
     if args.preview:
         if Path(args.preview).suffix.lower() not in _IMAGE_SUFFIXES:
             raise UserError(f"--preview {args.preview!r}: give an image file name (.png or .jpg)")

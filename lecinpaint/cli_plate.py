@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def plate_command(argv: list[str]) -> int:
     """Run ``lecinpaint plate``; returns the exit status (user errors raise :class:`UserError`)."""
-    from lecinpaint.cli import _temp_output
+    from lecinpaint.cli import _Outputs, _temp_output
     from lecinpaint.io.ffmpeg import FFmpegError, YUVDecoder, probe
     from lecinpaint.io.output import EncodeOptions, output_format_for
 
@@ -47,10 +47,7 @@ def plate_command(argv: list[str]) -> int:
         info = probe(inp)
     except (FileNotFoundError, FFmpegError) as exc:
         raise UserError(str(exc)) from None
-    if out.exists() and not args.overwrite:
-        raise UserError(f"output {str(out)!r} exists; use -y to replace it")
-    if not out.parent.is_dir():
-        raise UserError(f"the output folder {str(out.parent)!r} does not exist")
+    _Outputs(args.overwrite).check(out, "output")  # before the first pass, not at the rename after it
     settings = engine_settings(args, info.rate)
     settings["plate"] = "off"  # nothing to load: this run builds one
     engine = make_engine(settings)

@@ -75,13 +75,15 @@ class _Windows:
 
     ``read(i)`` gives frame ``i``'s planes; ``to_rgb`` / ``composite`` are the shared conversions of
     :mod:`lecinpaint.io.stream`, so this front end gives the frames the command and the filter give.
+    ``shape``: the clip's ``(height, width)``, which every frame read must have.
     """
 
     def __init__(self, read: Callable[[int], Planes], n: int, mask: vs.VideoNode | None, engine: Any,
                  codec: tuple[Callable[..., Any], Callable[..., Any]], window: int, warmup: int,
-                 cache: int) -> None:
+                 cache: int, *, shape: tuple[int, int]) -> None:
         self.read = read
         self.n = n
+        self.shape = shape
         self.mask = mask
         self.engine = engine
         self.to_rgb, self.composite = codec
@@ -121,14 +123,25 @@ class _Windows:
         hi = min(self.n, last + int(self.engine.lookahead))
         masks = self._masks(lo, hi) if self.mask is not None else None
 
-        def composite(planes: Planes, rgb: np.ndarray, hole: np.ndarray) -> tuple[Planes, np.ndarray]:
-            return self.composite(planes, rgb, hole), hole
+        # The frames go in numbered by the clip: the engine numbers them from the window's start (its
+        # error would name the wrong frame), so a bad frame is caught here, by the clip's frame number.
+        def to_rgb(item: tuple[int, Planes]) -> np.ndarray:
+            i, planes = item
+            rgb = self.to_rgb(planes)
+            if not (isinstance(rgb, np.ndarray) and rgb.dtype == np.uint8 and rgb.shape == (*self.shape, 3)):
+                from lecinpaint.intake import check_frame
+
+                check_frame(rgb, i, self.shape)  # the engine's own check (it raises), numbered by the clip
+            return rgb
+
+        def composite(item: tuple[int, Planes], rgb: np.ndarray,
+                      hole: np.ndarray) -> tuple[Planes, np.ndarray]:
+            return self.composite(item[1], rgb, hole), hole
 
         out: list[tuple[Planes, np.ndarray]] = []
         try:
-            frames = (self.read(i) for i in range(lo, hi))
-            for i, item in inpaint_stream(self.engine, frames, self.to_rgb, composite, masks=masks,
-                                          start=lo):
+            frames = ((i, self.read(i)) for i in range(lo, hi))
+            for i, item in inpaint_stream(self.engine, frames, to_rgb, composite, masks=masks, start=lo):
                 if first <= i + lo < last:
                     out.append(item)
                 elif i + lo >= last:
@@ -281,7 +294,8 @@ def _via_rgb24(clip: vs.VideoNode, mask: vs.VideoNode | None, engine: Any, matri
         rgb = core.resize.Bicubic(clip, **kw)
     except vs.Error as exc:
         raise _error(f"cannot convert {fmt.name} to RGB24: {exc}") from None
-    windows = _Windows(_reader(rgb), clip.num_frames, mask, engine, _rgb_codec(), *sizes)
+    windows = _Windows(_reader(rgb), clip.num_frames, mask, engine, _rgb_codec(), *sizes,
+                       shape=(clip.height, clip.width))
     _first_pass(windows, options)
     kw = {"format": fmt.id, "dither_type": "none"}
     if mtx is not None:
@@ -344,6 +358,7 @@ def inpaint(
     codec = _rgb_codec() if clip.format.id == vs.RGB24 else _yuv_codec(clip, matrix)
     if codec is None:
         return _via_rgb24(clip, mask, engine, matrix, sizes, options)
-    windows = _Windows(_reader(clip), clip.num_frames, mask, engine, codec, *sizes)
+    windows = _Windows(_reader(clip), clip.num_frames, mask, engine, codec, *sizes,
+                       shape=(clip.height, clip.width))
     _first_pass(windows, options)
     return _served(clip, windows)

@@ -109,11 +109,6 @@ def main(argv: list[str]) -> int:
     if not inputs:
         raise UserError("no input video found")
     outdir = Path(args.outdir)
-    try:
-        outdir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create the output folder {str(outdir)!r}: {exc.strerror}") from None
-
     masks = Path(args.masks) if args.masks else None
     if masks is not None and not masks.exists():
         raise UserError(f"--masks {str(masks)!r} does not exist")
@@ -146,6 +141,11 @@ def main(argv: list[str]) -> int:
         EncodeOptions.from_namespace(encoding).extra_args()
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    # Made only now, once every argument is known to be good: a refused command leaves nothing behind.
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the output folder {str(outdir)!r}: {exc.strerror}") from None
     device = str(settings.get("device", "auto"))
     opts = BatchOptions(
         outdir=outdir, settings=settings, encoding=encoding, address=args.address, workers=args.workers,

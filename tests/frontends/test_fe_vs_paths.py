@@ -62,7 +62,8 @@ def _mask_clip(masks: np.ndarray) -> vs.VideoNode:
 
 def _windows(clip, mask, window=4, warmup=2, cache=2, read=None) -> _Windows:
     engine = _make_engine({**OPTS, "plate": "off"})
-    return _Windows(read or _reader(clip), clip.num_frames, mask, engine, _rgb_codec(), window, warmup, cache)
+    return _Windows(read or _reader(clip), clip.num_frames, mask, engine, _rgb_codec(), window, warmup, cache,
+                    shape=(clip.height, clip.width))
 
 
 def _planes(f: vs.VideoFrame) -> list[np.ndarray]:
@@ -123,9 +124,20 @@ def test_errors_while_computing_a_window():
     def bad_size(i: int):  # frame 5 comes out two columns narrower
         return [p[:, :-2] for p in read(i)] if i == 5 else read(i)
 
-    with pytest.raises(vs.Error, match=r"^lecinpaint: frame \d+: size 62x48 differs") as info:
+    # Window 1 is frames 4..7, fed to the engine from frame 2 (the warm-up): the error names the clip's
+    # frame 5, not the window's third frame.
+    narrow = r"^lecinpaint: frame 5: size 62x48 differs from the first frame's 64x48"
+    with pytest.raises(vs.Error, match=narrow) as info:
         _windows(clip, mask, read=bad_size).get(4)
     assert isinstance(info.value.__cause__, ValueError)
+    with pytest.raises(vs.Error, match=r"^lecinpaint: frame 5: size 62x48 differs"):
+        _windows(clip, mask, window=3, warmup=0, read=bad_size).get(4)  # window 1 = frames 3..5
+
+    def bad_type(i: int):  # frame 9 comes out as floats
+        return [p.astype(np.float32) for p in read(i)] if i == 9 else read(i)
+
+    with pytest.raises(vs.Error, match=r"^lecinpaint: frame 9: expected dtype uint8, got float32"):
+        _windows(clip, mask, read=bad_type).get(8)  # window 2 = frames 8..9, from frame 6
     # An upstream filter's own error passes through unchanged.
     broken = vs.core.std.ModifyFrame(clip, clip, lambda n, f: f if n != 6 else 1 / 0)
     with pytest.raises(vs.Error) as info:
