@@ -262,7 +262,7 @@ class Engine:
                 self._report(plate)
             self.plate = plate
             t1 = time.perf_counter()
-            self.pass_times = {"first": t1 - t0, "second": 0.0}
+            self.pass_times = {"first": t1 - t0 if two_pass else 0.0, "second": 0.0}
             ready = self._intake(stack, frames, masks, keep, cache)
             # The pairs' flows on a worker thread of their own (which also takes the reading when the masks
             # are given or cached): the second core's share when no segmentation thread runs.

@@ -250,12 +250,17 @@ def test_ghost_is_validated():
         Config(plate=3)
 
 
-def test_first_pass_cost_is_reported_and_small_with_given_masks():
+def test_first_pass_cost_is_reported():
+    # Both passes' times are reported (how small the first is lives in the benchmark: a comparison of
+    # wall-clock times here would fail whenever the machine is busy).
     frames, masks, _, _ = still_then_leaves(n=40)
     eng = _engine(dilation=default_dilation(64, 96))
     list(eng.run(frames, masks=masks))
-    assert 0 < eng.pass_times["first"] < eng.pass_times["second"]
+    assert eng.pass_times["first"] > 0 and eng.pass_times["second"] > 0
     assert eng.stage_times["plate"] > 0
+    off = _engine(dilation=default_dilation(64, 96), plate="off")
+    list(off.run(frames, masks=masks))
+    assert off.pass_times["first"] == 0 and off.pass_times["second"] > 0, "no first pass without a plate"
 
 
 def test_plate_is_read_again_as_the_light_changes():
