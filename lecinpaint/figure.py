@@ -22,9 +22,13 @@ __all__ = ["Floor", "attached", "box_of", "crop_around", "feet_below", "scale_bo
 def standing_figure(body: np.ndarray) -> tuple[int, int, int, int, np.ndarray] | None:
     """The tallest component of ``body`` if it is a standing figure (at least a quarter of the frame's
     height): ``(x, y, w, h)`` of its box and the columns (relative to ``x``) of its lowest tenth."""
-    if not body.any():
+    box = box_of(body)
+    if box is None or box[1] - box[0] < 0.25 * body.shape[0]:
         return None
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(body.view(np.uint8), connectivity=8)
+    # Labelled inside the body's box only: the body is a few percent of the frame.
+    y0, y1, x0, x1 = box
+    sub = np.ascontiguousarray(body[y0:y1, x0:x1])
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(sub.view(np.uint8), connectivity=8)
     if n <= 1:
         return None
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_HEIGHT]))
@@ -35,7 +39,7 @@ def standing_figure(body: np.ndarray) -> tuple[int, int, int, int, np.ndarray] |
     cols = np.flatnonzero(band.any(axis=0))
     if cols.size == 0:
         return None
-    return x, y, bw, bh, cols
+    return x0 + x, y0 + y, bw, bh, cols
 
 
 def feet_below(
