@@ -72,8 +72,9 @@ class Engine:
         lookahead: frames the engine reads ahead before it emits a frame (its latency): the mask
             stabiliser's (``Config.stabilize``; skipped when masks are given to ``run``, so the latency is
             then that much lower) plus the flow completion's plus the propagation's. When segmenting, the
-            frames after a cut also wait, once, until the whole-lecturer stage has seen 12 of them (it looks
-            back at them; at a stream's start the lookahead hides this).
+            frames after a cut (or a camera move too fast to follow) also wait, once, until the
+            whole-lecturer stage has seen 12 of them (it looks back at them; at a stream's start the
+            lookahead hides this).
         stage_times: seconds spent per stage so far (``dict[str, float]``), accumulated over runs.
         pass_times: seconds of the last run's first pass (0 without one) and second pass,
             ``{"first": s, "second": s}``.

@@ -27,7 +27,8 @@ the model's idea of a person:
    board carries them into later frames. So the first ``look_back`` frames (12) are held back by the
    engine's intake (:func:`lecinpaint.intake.segment_stream`) and looked at again together once the
    picture has that many frames in it (:meth:`LecturerSegmenter.look_back`). The engine's lookahead hides
-   the wait at a stream's start; after a cut the output waits those frames once.
+   the wait at a stream's start; after a cut (or a camera move too fast for the picture to follow) the
+   output waits those frames once.
 
 Two guards keep the additions honest: the model's unsure pixels (probability above the low threshold)
 count only when connected to a confident core (hysteresis: the selfie model gives 0.2-0.45 to dense
