@@ -186,10 +186,15 @@ class LecturerSegmenter:
             prob = prob.copy()
         sh, sw = self._small_size(h, w)
         full = (sh, sw) == (h, w)
+        # The board first: a cut it detects (the picture restarts) also makes the floor forgotten before
+        # this frame's body uses it.
+        fg = self.board.foreground(frame) if self.board is not None else None
+        if self.board is not None and self.board.resets != self._resets:
+            self._resets = self.board.resets  # a cut: the last shot's floor says nothing of this one
+            self._floor.clear()
         body, add, found = self._model_body(prob)
         model_body = body
         if self.board is not None:
-            fg = self.board.foreground(frame)
             if fg is not None and fg.any():
                 extra = attached(fg, body, self._last_body, reach=max(2, int(round(0.01 * min(sh, sw)))))
                 if extra.any():
@@ -200,9 +205,6 @@ class LecturerSegmenter:
             grown_model = dilate(model_body, grow)
             # Without additions of the board cue the two are one mask: one distance transform.
             self.board.update(grown_model if body is model_body else dilate(body, grow), grown_model)
-            if self.board.resets != self._resets:
-                self._resets = self.board.resets  # a cut: the last shot's floor says nothing of this one
-                self._floor.clear()
         # The floor is learned from what was found, never from what the floor itself added.
         self._floor.add(found)
         if add is not None and add.any():

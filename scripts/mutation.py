@@ -141,6 +141,8 @@ MUTANTS: list[Mutant] = [
        "quantile: float = 0.8", "quantile: float = 0.2", T_LECT),
     _m("lecturer.floor_never_continued", "lecinpaint/figure.py",
        "if gap > d and gap <= bh:", "if gap > bh:", T_LECT),
+    _m("lecturer.floor_kept_at_a_cut", "lecinpaint/lecturer.py",
+       "            self._floor.clear()", "            pass", T_LECT),
     _m("lecturer.shift_guard_off", "lecinpaint/board_picture.py",
        "if float(shifted.mean()) >= float(still.mean()):", "if False:", T_LECT),
     # --- fill -----------------------------------------------------------------------------------------

@@ -250,3 +250,27 @@ def test_look_back_is_checked() -> None:
         LecturerSegmenter(lambda f: f[..., 0] * 0.0, look_back=-1)
     # No board cue: nothing to settle, nothing held.
     assert LecturerSegmenter(lambda f: f[..., 0] * 0.0, board=False).look_back_frames == 0
+
+
+def test_the_floor_of_the_last_shot_is_forgotten_when_the_picture_restarts() -> None:
+    """When the board picture restarts (as it does at a cut), the floor is forgotten too: a figure of the
+    new shot whose model ends at the knees is not continued down to where the last shot's lecturer stood."""
+    board = _board()
+    fig = _Figure(150)
+    frame, body, _ = fig.draw(board)
+    knees = body & (np.arange(H)[:, None] < 185)
+    stub = _Stub()
+    seg = LecturerSegmenter(stub, focus=False)
+
+    def hole(model: np.ndarray) -> np.ndarray:
+        stub.frame, stub.mask = frame, model
+        return seg(frame) > 0.2
+
+    for _ in range(6):
+        hole(body)  # the first shot: the feet end at row 226
+    assert _left(body, hole(knees)) == 0, "within the shot, the floor continues the legs"
+    seg.board.reset()  # what a cut does (BoardModel.foreground restarts the picture)
+    after = hole(knees)
+    # The floor under the knees is the short one (8 % of the figure's height), not a trapezoid down to
+    # the first shot's floor.
+    assert not after[205:].any(), "the last shot's floor was used after the picture restarted"
