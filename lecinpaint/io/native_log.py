@@ -60,10 +60,13 @@ class NativeLogFilter:
         os.dup2(w, 2)
         os.close(w)
         self._saved = saved
-        # Python's writes go to the real stderr at once (no detour through the pipe and the thread).
+        # Python's writes go to the real stderr (no detour through the pipe and the thread), a whole line
+        # (or whatever is there at a flush) in one write: the thread forwards native lines to the same
+        # descriptor at any moment, and a line written in pieces (print writes the text, then the
+        # newline) could be cut in two by one of them.
         self._old_stderr = sys.stderr
         sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(saved), "wb", buffering=0), encoding="utf-8",
-                                      errors="backslashreplace", line_buffering=True, write_through=True)
+                                      errors="backslashreplace", line_buffering=True, write_through=False)
         self._thread = threading.Thread(target=self._pump, args=(r, saved), name="lecinpaint-stderr",
                                         daemon=True)
         self._thread.start()
