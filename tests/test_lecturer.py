@@ -55,6 +55,17 @@ class _Figure:
         return np.clip(img, 0, 255).astype(np.uint8), body, model
 
 
+def write_strokes(rng: np.random.Generator, written: np.ndarray, n: int) -> None:
+    """``n`` new strokes in ``written`` (2 px wide, 10-40 px long, horizontal or vertical) above the tray."""
+    for _ in range(n):
+        length = int(rng.integers(10, 40))
+        y, x = int(rng.integers(20, 196 - length)), int(rng.integers(10, W - 50))
+        if rng.random() < 0.5:
+            written[y : y + 2, x : x + length] = True
+        else:
+            written[y : y + length, x : x + 2] = True
+
+
 class _Stub:
     """A person model that returns, for each frame in turn, the given masks (cropped like the frame).
 
@@ -129,13 +140,7 @@ def test_new_strokes_never_become_hole() -> None:
     scenes, bodies, ink = [], [], []
     for t in range(30):
         # Two new strokes a frame (2 px wide, 10-40 px long), anywhere on the board, some touching the body.
-        for _ in range(2):
-            length = int(rng.integers(10, 40))
-            y, x = int(rng.integers(20, 196 - length)), int(rng.integers(10, W - 50))
-            if rng.random() < 0.5:
-                written[y : y + 2, x : x + length] = True
-            else:
-                written[y : y + length, x : x + 2] = True
+        write_strokes(rng, written, 2)
         b = board.copy()
         b[written] = (30, 40, 150)
         fig = _Figure(50 + 7 * t, stride=3 if t % 2 else 0)

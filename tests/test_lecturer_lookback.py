@@ -14,7 +14,7 @@ import pytest
 from lecinpaint.intake import segment_stream
 from lecinpaint.lecturer import LecturerSegmenter
 from lecinpaint.masks import dilate
-from tests.test_lecturer import H, W, _board, _Figure, _run, _Stub
+from tests.test_lecturer import H, W, _board, _Figure, _run, _Stub, write_strokes
 
 
 def _looked(scenes: list[tuple[np.ndarray, np.ndarray]], **kw) -> tuple[list[np.ndarray], list[int]]:
@@ -161,13 +161,7 @@ def test_new_strokes_in_the_first_frames_never_become_hole() -> None:
     written = np.zeros((H, W), bool)
     scenes, ink = [], []
     for t in range(20):
-        for _ in range(3):
-            length = int(rng.integers(10, 40))
-            y, x = int(rng.integers(20, 196 - length)), int(rng.integers(10, W - 50))
-            if rng.random() < 0.5:
-                written[y : y + 2, x : x + length] = True
-            else:
-                written[y : y + length, x : x + 2] = True
+        write_strokes(rng, written, 3)
         b = board.copy()
         b[written] = (30, 40, 150)
         frame, body, model = _Figure(50 + 7 * t, stride=3 if t % 2 else 0).draw(b)
