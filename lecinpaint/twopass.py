@@ -135,26 +135,34 @@ def first_pass(engine: Any, items: Iterable[Ready], cache: MaskCache | None = No
     """Build the plate from a stream of :class:`Ready` frames (masks appended to ``cache`` if given).
 
     The hole is the mask grown by the engine's dilation, as in the second pass, so that the lecturer's
-    fringe never enters the plate.
+    fringe never enters the plate. The reading (with the segmentation before it) and the dilation run
+    ``Config.segment_ahead`` frames ahead on a worker thread, while this thread registers the frames and
+    writes the plate: the second core's share. Both threads take the frames in order, so the plate is the
+    same whatever the scheduling (``segment_ahead=0`` runs it all on the caller's thread).
     """
-    from lecinpaint.masks import default_dilation, dilate
-
     import time
+
+    from lecinpaint.ahead import ahead
+    from lecinpaint.masks import default_dilation, dilate
 
     cfg = engine.config
     times = engine.stage_times
     builder: PlateBuilder | None = None
     tracker = CameraTracker()
-    radius = 0
-    for r in items:
+    radius: list[int] = []
+
+    def hole_of(r: Ready) -> np.ndarray:
+        if not radius:
+            h, w = r.mask.shape
+            radius.append(default_dilation(h, w) if cfg.dilation is None else int(cfg.dilation))
+        return dilate(r.mask, radius[0]) if radius[0] else r.mask
+
+    for r, hole in ahead(items, hole_of, int(cfg.segment_ahead)):
         t0 = time.perf_counter()
         if cache is not None:
             cache.append(r.mask)
         if builder is None:
-            h, w = r.mask.shape
-            builder = PlateBuilder((h, w))
-            radius = default_dilation(h, w) if cfg.dilation is None else int(cfg.dilation)
-        hole = dilate(r.mask, radius) if radius else r.mask
+            builder = PlateBuilder(r.mask.shape)
         builder.push(r.frame, hole, tracker.push(r.frame, hole))
         times["plate"] += time.perf_counter() - t0
     if builder is None:
