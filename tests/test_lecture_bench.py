@@ -109,6 +109,32 @@ def test_writing_is_revealed_monotonically_and_partly_behind_the_person() -> Non
 
 
 @needs_data
+def test_still_talks_stands_then_leaves_and_the_board_never_changes() -> None:
+    fps = 24.0
+    clip = make_clip(0, SMALL, 160, "static", script="still_talks", stand_seconds=1.5, fps=fps, noise_sigma=0.0,
+                     lighting=0.0)
+    samples = list(clip.samples())
+    stand = int(round(1.5 * fps))
+    first = samples[0]
+    for s in samples:
+        # Nothing is written: the ink and the truth board are those of the first frame.
+        np.testing.assert_array_equal(s.ink, first.ink, err_msg=f"frame {s.index}")
+        np.testing.assert_array_equal(s.gt_frame, first.gt_frame, err_msg=f"frame {s.index}")
+    # The feet stay put while standing (a sway of the upper body only), then the lecturer walks out.
+    cols = [np.flatnonzero(s.gt_mask[-SMALL[1] // 8 :].any(axis=0)) for s in samples[:stand]]
+    centre = [0.5 * (c[0] + c[-1]) for c in cols if c.size]
+    assert len(centre) == stand and max(centre) - min(centre) < 0.05 * SMALL[0]
+    assert not samples[-1].gt_mask.any(), "the lecturer should have left the frame by the end"
+    # Writing hidden behind the standing lecturer is on the board from the start (seen once they leave).
+    assert (first.ink & np.logical_or.reduce([s.gt_mask for s in samples[:stand]])).any()
+    # The script is the same as "still" but for the writing.
+    writes = make_clip(0, SMALL, 160, "static", script="still", stand_seconds=1.5, fps=fps, noise_sigma=0.0,
+                       lighting=0.0)
+    np.testing.assert_array_equal(writes[10].gt_mask, samples[10].gt_mask)
+    assert writes[stand - 1].ink.sum() > writes[0].ink.sum()
+
+
+@needs_data
 def test_pan_variant_warps_truth_by_the_known_transform() -> None:
     clip = make_clip(3, SMALL, 30, "pan", noise_sigma=0.0, lighting=0.0)
     i, j = 4, 24

@@ -61,8 +61,9 @@ CAMERAS = ("static", "shake", "pan")
 # What the lecturer does: "wander" (walk to a spot, write, walk on, ...), "still" (stand and write for
 # ``stand_seconds``, then walk out of the frame), "never_leaves" (stand and write at one spot all along),
 # "enter_exit" (walk in from outside the frame, write at two spots, walk out), "edge" (stand cut by the
-# frame's edge, step along it and back).
-SCRIPTS = ("wander", "still", "never_leaves", "enter_exit", "edge")
+# frame's edge, step along it and back), "still_talks" (as "still", but talking, not writing: the board,
+# written before the clip, does not change, so the board behind them is the board seen after they leave).
+SCRIPTS = ("wander", "still", "never_leaves", "enter_exit", "edge", "still_talks")
 PERSON_IDS = (1, 3, 5, 7)  # instance ids of the four girls in people/schoolgirls/masks (2, 4, 6: bags)
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -330,6 +331,9 @@ class Clip:
                 src[k] = base + int(round(2.0 * math.sin(2 * math.pi * (k - t) / self.fps)))
                 flip[k] = facing_left
                 writing[k] = True
+            if self.script == "still_talks":  # talks: everything was written before the clip
+                t = t1
+                continue
             # The hand side: the writing appears from the body out to arm's reach on the facing side.
             lo, hi = (x - 1.5 * pw, x + 0.5 * pw) if facing_left else (x - 0.5 * pw, x + 1.5 * pw)
             cx, cy = centroids[:, 0], centroids[:, 1]
@@ -383,7 +387,7 @@ class Clip:
         elif script == "edge":
             side = bool(rng.integers(0, 2))
             x0 = ox + (0.1 * pw if side else w - 0.1 * pw)  # the body straddles the frame edge
-        elif script in ("still", "never_leaves"):
+        elif script in ("still", "never_leaves", "still_talks"):
             x0 = spot(0.3, 0.7)
         else:
             x0 = spot()
@@ -402,7 +406,7 @@ class Clip:
         def play() -> Iterator[tuple]:
             if script == "wander":
                 yield from wander()
-            elif script == "still":
+            elif script in ("still", "still_talks"):
                 # Stands still for `stand_seconds`, then walks out of the frame by the nearer edge.
                 yield ("stand", int(round(self.stand_seconds * fps)))
                 out = left_out if x0 - ox < w / 2 else right_out
@@ -609,7 +613,8 @@ def make_clip(
         data: the evaluation data folder; default :func:`data_dir`.
         script: what the lecturer does (:data:`SCRIPTS`); "wander", the default, is the clip the
             benchmark has always used (the same seed gives the same frames as before scripts existed).
-        stand_seconds: how long the lecturer stands before leaving, for ``script="still"``.
+        stand_seconds: how long the lecturer stands before leaving, for ``script="still"`` and
+            ``"still_talks"``.
 
     Raises:
         ValueError: an argument is out of range. DataMissing: the evaluation data is not there.

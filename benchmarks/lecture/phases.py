@@ -2,9 +2,11 @@
 
     python -m benchmarks.lecture.phases [--quick] [--out DIR]
 
-Clips (:func:`benchmarks.lecture.generator.make_clip` with a script): "still" (stands and writes for
-4.4 s, then walks out of the frame) and "never_leaves" (stands and writes at one spot all along), at
-640x360 and 1280x720, static camera. Each clip is written losslessly (FFV1, RGB) with its exact masks
+Clips (:func:`benchmarks.lecture.generator.make_clip` with a script): "still_talks" (stands and talks
+for 4.4 s in front of a board written before, then walks out of the frame: the board behind them is the
+one shown after they leave), "still" (the same, but writing while standing, also behind their own body:
+what is behind them while they stand differs from what is shown after) and "never_leaves" (stands and
+writes at one spot all along), at 640x360 and 1280x720, static camera. Each clip is written losslessly (FFV1, RGB) with its exact masks
 (a folder of PNGs) and run through the command twice: as is (first pass and plate) and with
 ``--plate off`` (the engine without the plate). Scored inside the truth mask, per phase:
 
@@ -46,7 +48,7 @@ def phase_clips(quick: bool) -> list[tuple[str, tuple[int, int], int]]:
     """(script, size, frames) of the clips: 360p only with ``quick``."""
     sizes = [(640, 360)] if quick else [(640, 360), (1280, 720)]
     n = 150 if not quick else 130  # 4.4 s at 24 fps is 106 frames; then the walk out
-    return [(script, size, n) for size in sizes for script in ("still", "never_leaves")]
+    return [(script, size, n) for size in sizes for script in ("still_talks", "still", "never_leaves")]
 
 
 def clean_board(clip: Clip, i: int) -> np.ndarray:
@@ -99,7 +101,7 @@ def run_phase_clip(script: str, size: tuple[int, int], n: int, log: Callable[[st
     """Write the clip, run the command with and without the plate, score per phase."""
     clip = make_clip(0, size, n, "static", script=script, stand_seconds=STAND_SECONDS)
     samples = list(clip.samples())
-    stand = int(round(STAND_SECONDS * clip.fps)) if script == "still" else n
+    stand = int(round(STAND_SECONDS * clip.fps)) if script in ("still", "still_talks") else n
     never = np.logical_and.reduce([s.gt_mask for s in samples])
     res: dict[str, Any] = {"clip": f"{script} {size[0]}x{size[1]} {n}f", "script": script, "size": list(size),
                            "frames": n, "standing_frames": stand, "never_pixels": int(never.sum()), "runs": {}}
