@@ -6,60 +6,37 @@ plus the straight structure that visibly runs through the hole (the board's fram
 horizontal edge). Strokes are never continued: handwriting behind the lecturer cannot be known, and a
 smeared stroke (a streak) or a block of colour reads as an artefact where a clean board does not.
 
-The fill is two layers, on a crop around the hole:
+The fill works row by row, on a crop around the hole: a lecturer's silhouette is tall and narrow, and a
+lecture room is made of horizontal lines (the board's edges, the tray, the ledge, the floor), so each row
+of the hole is bridged from its two ends. Two layers:
 
-1. **Illumination field.** At a quarter of the resolution, the known pixels are median-filtered (thin
-   strokes of either polarity disappear) and each row of the hole is bridged linearly between its two
-   ends (``fill.row_fill`` of the filtered image: the room's horizontal bands continue, and no stroke is
-   left at an end to be smeared into a streak), lightly blurred, and brought back to full resolution
-   bilinearly: a smooth surface with no strokes, no blocks and no streaks.
-2. **Straight structure.** The detail layer (image minus field) is read in a band on each side of the
-   hole, row by row (and column by column). A row's structure continues through the hole only when the
-   *medians* of both bands agree in sign and are clearly non-zero: a line that runs on both sides, such as
-   a tray's edge. A stroke that touches the hole's end covers a few pixels of the band and does not move
-   the median, so it is not stretched into a streak. Inside the hole the structure is interpolated
-   linearly between its two sides' levels.
+1. **Illumination field.** Each end's level is the median of a *wide* band of known pixels on that side
+   (7.5 % of the frame's longer side, at least 24 px), then the median of that level over the
+   neighbouring rows (about 2 % of the frame height, at least 5). A stroke or a marker at the hole's end
+   covers a minority of the band, and a thin line (a stroke, a tray's edge) a minority of the rows, so
+   neither becomes a streak. The row is interpolated linearly between its two levels (a side with no
+   level takes the other's): no blocks, and the room's brightness carried row by row, at full
+   resolution (a coarse field smeared the thin bands at the bottom of the frame into grey blocks).
+2. **Straight lines.** What the field smooths away comes back where it runs through: the median of a
+   *narrow* band on each side (4 % of the longer side, at least 8 px), against the wide levels' median
+   over three times as many rows. A row's line continues through the hole only when both sides stand out
+   from that reference in the same sign, clearly (``tau`` grey levels) and by similar amounts (a tray's
+   edge runs on both sides; a stroke, or a tray that ends behind the lecturer, does not); the row is then
+   bridged from its narrow levels instead of the field. The same along columns continues vertical lines
+   (a board's frame); a pixel on both takes the stronger.
+
+Rows with no known pixel near either end (a hole across the whole crop) are bridged along their columns.
 
 Conventions: ``img`` ``(H, W, 3)`` uint8, ``hole`` ``(H, W)`` bool, True = fill.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-import torch
 
 from lecinpaint.fill import row_fill
 
-__all__ = ["board_fill", "illumination_field"]
-
-
-def _laplace(img: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    from lecinpaint.completion import laplace_fill
-
-    v = torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
-    return laplace_fill(v, torch.from_numpy(hole)[None])[0].permute(1, 2, 0).numpy()
-
-
-def illumination_field(img: np.ndarray, hole: np.ndarray, scale: float = 0.25, median: int = 5) -> np.ndarray:
-    """The board's smooth illumination, float32 ``(H, W, 3)``: the known pixels without thin strokes,
-    continued through the hole by a membrane interpolation (see the module docstring)."""
-    h, w = hole.shape
-    sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
-    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
-    # Any hole pixel in a block makes the block a hole: the lecturer's colours must not leak in.
-    small_hole = cv2.resize(hole.view(np.uint8) * 255, (sw, sh), interpolation=cv2.INTER_AREA) > 0
-    if small_hole.all():
-        small_hole = cv2.resize(hole.view(np.uint8) * 255, (sw, sh), interpolation=cv2.INTER_AREA) > 127
-    rough = _laplace(small, small_hole)
-    k = median if min(sw, sh) >= median else 1
-    smooth = cv2.medianBlur(np.clip(rough, 0, 255).astype(np.uint8), k) if k > 1 else rough.astype(np.uint8)
-    # Rows bridged from their two ends: a room's bands (the ledge, the wall, the board's edges) run
-    # horizontally, and a membrane would bulge them into the hole; the median already took the strokes
-    # out of the ends, so no streak starts there.
-    field = row_fill(smooth, small_hole, smooth=3).astype(np.float32)
-    field = cv2.GaussianBlur(field, (0, 0), 1.0)  # row to row, the ends' small differences are noise
-    return cv2.resize(field, (w, h), interpolation=cv2.INTER_LINEAR)
+__all__ = ["board_fill"]
 
 
 def _band_levels(detail: np.ndarray, hole: np.ndarray, band: int) -> tuple[np.ndarray, ...]:
@@ -93,23 +70,58 @@ def _band_levels(detail: np.ndarray, hole: np.ndarray, band: int) -> tuple[np.nd
     return first, last, left, right
 
 
-def _structure(detail: np.ndarray, hole: np.ndarray, band: int, tau: float) -> np.ndarray:
-    """The straight structure crossing the hole along rows: float32 ``(H, W, 3)``, zero elsewhere."""
-    h, w = hole.shape
-    out = np.zeros((h, w, 3), np.float32)
-    first, last, left, right = _band_levels(detail, hole, band)
-    lum_l, lum_r = left.mean(axis=1), right.mean(axis=1)
-    # Both sides present, same sign, clearly non-zero and of similar size: a line runs through.
-    keep = (
-        np.isfinite(lum_l) & np.isfinite(lum_r) & (lum_l * lum_r > 0)
-        & (np.minimum(np.abs(lum_l), np.abs(lum_r)) >= tau)
-        & (np.abs(lum_l - lum_r) <= 0.5 * np.maximum(np.abs(lum_l), np.abs(lum_r)))
-    )
-    for y in np.flatnonzero(keep):
-        a, b = int(first[y]), int(last[y])
-        t = ((np.arange(a, b + 1) - (a - 1)) / float(b + 2 - a))[:, None]
-        out[y, a : b + 1] = left[y] * (1 - t) + right[y] * t
+def _median_rows(levels: np.ndarray, k: int) -> np.ndarray:
+    """Running median over ``k`` consecutive rows that have a level (NaN rows skipped and kept NaN)."""
+    out = levels.copy()
+    idx = np.flatnonzero(np.isfinite(levels[:, 0]))
+    if idx.size == 0 or k <= 1:
+        return out
+    vals = levels[idx]
+    r = k // 2
+    padded = np.concatenate([np.repeat(vals[:1], r, axis=0), vals, np.repeat(vals[-1:], r, axis=0)])
+    windows = np.lib.stride_tricks.sliding_window_view(padded, k, axis=0)  # (n, 3, k)
+    out[idx] = np.median(windows, axis=2)
     return out
+
+
+class _Bridge:
+    """Along rows (see the module docstring): each row's two ends, the field's levels there, and, for a
+    row that a straight line runs through, the narrow bands' levels and the line's strength (0 for the
+    other rows). A line is measured against the wide levels' median over three times as many rows, so a
+    band up to that thick counts as a line."""
+
+    def __init__(self, img: np.ndarray, hole: np.ndarray, wide: int, narrow: int, rows_k: int,
+                 tau: float) -> None:
+        # A band's median stands for the middle of the band (exactly so on a linear ramp): the levels
+        # are bridged between the bands' middles, not between the hole's ends.
+        self.wide_mid, self.narrow_mid = 0.5 * (wide + 1), 0.5 * (narrow + 1)
+        self.first, self.last, lw, rw = _band_levels(img, hole, wide)
+        _, _, self.ln, self.rn = _band_levels(img, hole, narrow)
+        lf, rf = _median_rows(lw, rows_k), _median_rows(rw, rows_k)
+        self.lf, self.rf = np.where(np.isfinite(lf), lf, rf), np.where(np.isfinite(rf), rf, lf)
+        lum_l = (self.ln - _median_rows(lw, 3 * rows_k)).mean(axis=1)
+        lum_r = (self.rn - _median_rows(rw, 3 * rows_k)).mean(axis=1)
+        with np.errstate(invalid="ignore"):
+            keep = (
+                np.isfinite(lum_l) & np.isfinite(lum_r) & (lum_l * lum_r > 0)
+                & (np.minimum(np.abs(lum_l), np.abs(lum_r)) >= tau)
+                & (np.abs(lum_l - lum_r) <= 0.5 * np.maximum(np.abs(lum_l), np.abs(lum_r)))
+            )
+        self.strength = np.where(keep, 0.5 * (np.abs(lum_l) + np.abs(lum_r)), 0.0)
+        self.defined = (self.first >= 0) & np.isfinite(self.lf[:, 0])
+
+    def at(self, row: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """At the hole pixels ``(row, x)``: the field, the line (the narrow levels bridged), float32
+        ``(N, 3)``, and the line's strength ``(N,)``."""
+        a, b = self.first[row], self.last[row]
+
+        def between(left: np.ndarray, right: np.ndarray, mid: float) -> np.ndarray:
+            t = ((x - (a - mid)) / (b - a + 2 * mid)).astype(np.float32)[:, None]
+            return left[row] * (1 - t) + right[row] * t
+
+        strength = self.strength[row]
+        line = np.where((strength > 0)[:, None], between(self.ln, self.rn, self.narrow_mid), 0.0)
+        return between(self.lf, self.rf, self.wide_mid), line, strength
 
 
 def board_fill(img: np.ndarray, hole: np.ndarray, band: int | None = None, tau: float = 6.0,
@@ -118,8 +130,9 @@ def board_fill(img: np.ndarray, hole: np.ndarray, band: int | None = None, tau: 
 
     Args:
         img: ``(H, W, 3)`` uint8. hole: ``(H, W)`` bool.
-        band: width in pixels of the band read on each side of the hole (default 4 % of the frame's
-            longer side, at least 8).
+        band: width in pixels of the narrow band read on each side of the hole for the structure (default
+            4 % of the frame's longer side, at least 8); the field's wide band is 7.5 % (at least 24 px
+            and at least ``band``).
         tau: grey levels of detail below which a line is not continued (noise and faint writing).
 
     Returns a new image, equal to ``img`` outside the hole; with ``in_place``, ``img`` itself, filled
@@ -136,21 +149,29 @@ def board_fill(img: np.ndarray, hole: np.ndarray, band: int | None = None, tau: 
     if not hole.any() or hole.all():
         return out
     h, w = hole.shape
-    b = int(band if band is not None else max(8, round(0.04 * max(h, w))))
+    narrow = int(band if band is not None else max(8, round(0.04 * max(h, w))))
+    wide = max(narrow, 24, round(0.075 * max(h, w)))
+    rows_k = max(5, int(round(0.02 * h)) | 1)  # odd
+    cols_k = max(5, int(round(0.02 * w)) | 1)
     rows = np.flatnonzero(hole.any(axis=1))
     cols = np.flatnonzero(hole.any(axis=0))
-    margin = 2 * b + 8
+    margin = wide + 8
     y0, y1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
     x0, x1 = max(int(cols[0]) - margin, 0), min(int(cols[-1]) + margin + 1, w)
-    crop = np.ascontiguousarray(img[y0:y1, x0:x1])
+    crop = np.ascontiguousarray(img[y0:y1, x0:x1]).astype(np.float32)
     hc = np.ascontiguousarray(hole[y0:y1, x0:x1])
-    field = illumination_field(crop, hc)
-    detail = crop.astype(np.float32) - field
-    detail[hc] = 0.0
-    struct = _structure(detail, hc, b, tau)
-    struct_v = _structure(detail.transpose(1, 0, 2), hc.T, b, tau).transpose(1, 0, 2)
-    # A pixel on both a horizontal and a vertical line (a frame's corner) takes the stronger.
-    both = np.where(np.abs(struct_v) > np.abs(struct), struct_v, struct)
-    fill = field + both
-    out[y0:y1, x0:x1][hc] = np.clip(np.rint(fill[hc]), 0, 255).astype(np.uint8)
+    across = _Bridge(crop, hc, wide, narrow, rows_k, tau)
+    down = _Bridge(crop.transpose(1, 0, 2), hc.T, wide, narrow, cols_k, tau)
+    yy, xx = np.nonzero(hc & across.defined[:, None])
+    field, line, strength = across.at(yy, xx)
+    _, line_v, strength_v = down.at(xx, yy)
+    # A line that runs through replaces the field; a pixel on both a horizontal and a vertical line (a
+    # frame's corner) takes the stronger.
+    fill = np.where((strength > 0)[:, None], line, field)
+    fill = np.where((strength_v > strength)[:, None], line_v, fill)
+    target = out[y0:y1, x0:x1]
+    target[yy, xx] = np.clip(np.rint(fill), 0, 255).astype(np.uint8)
+    rest = hc & ~across.defined[:, None]
+    if rest.any():  # no level at either end of these rows: bridged along the columns (row_fill's fallback)
+        target[rest] = row_fill(target, rest)[rest]
     return out

@@ -105,3 +105,64 @@ def test_band_levels_are_per_row_medians_of_the_known_band() -> None:
                     assert np.allclose(got, np.median(detail[y, known], axis=0), atol=1e-6)
                 else:
                     assert np.isnan(got).all()
+
+
+def _room_bottom(h: int = 180, w: int = 320) -> np.ndarray:
+    """The bottom of a lecture room under a lit board: a tray's light lip and its shadow, a ledge, a floor
+    line and the floor, each 2 to 8 rows thick."""
+    x = np.linspace(0, 1, w, dtype=np.float32)
+    img = np.repeat((170 + 30 * x)[None, :, None], h, axis=0).repeat(3, axis=2)
+    for r0, r1, v in ((140, 142, 235), (142, 146, 120), (150, 152, 230), (152, 160, 95), (166, 168, 60)):
+        img[r0:r1] = v
+    img[168:] = 80
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
+def _standing_figure(h: int = 180, w: int = 320) -> np.ndarray:
+    """A lecturer's hole: a body, two legs, and feet that widen downwards (rows of different widths)."""
+    yy, xx = np.mgrid[:h, :w]
+    hole = (yy >= 20) & (yy < 150) & (np.abs(xx - 160) < 22)
+    hole |= (yy >= 130) & (yy < 172) & (np.abs(xx - 140) < 12)
+    hole |= (yy >= 130) & (yy < 174) & (np.abs(xx - 183) < 14 + (yy - 130) // 6)
+    return hole
+
+
+def test_thin_bands_behind_the_feet_make_no_blocks():
+    """Each thin band at the bottom of the room runs through the hole at its own level, row by row: a
+    coarse field smears them into grey blocks the shape of the feet."""
+    clean = _room_bottom()
+    hole = _standing_figure()
+    inp = clean.copy()
+    inp[hole] = (20, 40, 200)
+    out = board_fill(inp, hole)
+    assert np.array_equal(out[~hole], inp[~hole])
+    err = np.abs(out.astype(int) - clean.astype(int)).max(axis=2)
+    per_row = [err[y][hole[y]].mean() for y in range(hole.shape[0]) if hole[y].any()]
+    assert max(per_row) < 2.0 and np.percentile(err[hole], 99) <= 3, (max(per_row), np.percentile(err[hole], 99))
+
+
+def test_an_object_on_the_tray_at_the_hole_end_is_not_continued():
+    """A marker lying on the tray, its far end behind the lecturer's leg: the tray continues, the marker
+    does not (it covers a minority of the wide band and of the rows)."""
+    clean = _room_bottom()
+    hole = _standing_figure()
+    inp = clean.copy()
+    inp[136:140, 124:138] = (30, 140, 40)  # green, 4 px of it visible left of the leg
+    inp[hole] = 0
+    out = board_fill(inp, hole)
+    rows = hole[136:140]
+    err = np.abs(out[136:140].astype(int) - clean[136:140].astype(int))[rows]
+    assert err.mean() < 2.0, err.mean()
+
+
+def test_a_long_underline_ending_at_the_hole_is_not_continued():
+    """An underline longer than the wide band, ending where the lecturer begins: it fills the band, but
+    it is two rows thin, a minority of the rows the level is taken over, so it is not drawn across."""
+    clean = _room_bottom()
+    hole = _standing_figure()
+    inp = clean.copy()
+    inp[60:62, 90:138] = 40  # 48 px of underline up to the body's edge (x = 138)
+    inp[hole] = 0
+    out = board_fill(inp, hole)
+    err = np.abs(out[60:62].astype(int) - clean[60:62].astype(int))[hole[60:62]]
+    assert err.mean() < 3.0, err.mean()
