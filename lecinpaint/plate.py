@@ -404,7 +404,10 @@ def load_plate(path: str | Path) -> Plate:
     return Plate((h, w), margin, frames, segs, int(header.get("failures", 0)), thumb, cuts)
 
 
-def _grid(h: int, w: int, step: int = 4) -> np.ndarray:
+_GRID_STEP = 4  # the plate's light is fitted on every 4th pixel in both directions
+
+
+def _grid(h: int, w: int, step: int = _GRID_STEP) -> np.ndarray:
     """Every ``step``-th pixel in both directions: a subsample for fits that need a few thousand."""
     g = np.zeros((h, w), bool)
     g[::step, ::step] = True
@@ -508,22 +511,28 @@ class PlateBuilder:
         fy, fx = y0 - oy, x0 - ox
         f = frame[fy : fy + y1 - y0, fx : fx + x1 - x0]
         hl = hole[fy : fy + y1 - y0, fx : fx + x1 - x0]
-        known = region_t != UNKNOWN
-        new = ~known & ~hl
-        if not new.any():
+        unknown = region_t == UNKNOWN
+        new = unknown & ~hl
+        # Coordinates, not boolean masks, from here on: after the first frames only a sliver is new, and
+        # each pass of a frame-sized mask costs more than the whole write.
+        yy, xx = np.nonzero(new)
+        if not yy.size:
             return coef
-        if first and known.any():
+        if first and not unknown.all():
             # The plate keeps one light (its first frame's): what is new is brought to it, so that a
             # pixel first seen under other light matches its neighbours, and the engine relights it all.
-            coef = fit_light(frame, rgb[oy : oy + h, ox : ox + w], (tm[oy : oy + h, ox : ox + w] != UNKNOWN)
-                             & ~hole & _grid(h, w))
-        vals = f[new]
+            # Fitted on every 4th pixel both ways, taken from strided views (the full-resolution masks
+            # would only be subsampled afterwards).
+            s = _GRID_STEP
+            usable = (tm[oy : oy + h : s, ox : ox + w : s] != UNKNOWN) & ~hole[::s, ::s]
+            gy, gx = np.nonzero(usable)
+            coef = _fit_light_at(frame, rgb[oy : oy + h, ox : ox + w], gy * s, gx * s, h, w)
+        vals = f[yy, xx]
         if coef is not None and not np.allclose(coef, [[1, 0, 0]] * 3, atol=1e-6):
-            yy, xx = np.nonzero(new)
             idx = (yy + fy) * w + (xx + fx)
             vals = np.clip(np.rint(vals / np.maximum(_gain(idx, w, h, coef), 1e-3)), 0, 255).astype(np.uint8)
-        region[new] = vals
-        region_t[new] = k
+        region[yy, xx] = vals
+        region_t[yy, xx] = k
         return coef
 
     def finish(self) -> Plate:
@@ -555,6 +564,12 @@ def fit_light(frame: np.ndarray, plate_rgb: np.ndarray, usable: np.ndarray) -> n
     """
     h, w = usable.shape
     ys, xs = np.nonzero(usable)
+    return _fit_light_at(frame, plate_rgb, ys, xs, h, w)
+
+
+def _fit_light_at(frame: np.ndarray, plate_rgb: np.ndarray, ys: np.ndarray, xs: np.ndarray, h: int,
+                  w: int) -> np.ndarray | None:
+    """:func:`fit_light` over the pixels ``(ys, xs)`` (in row-major order) of an ``(h, w)`` frame."""
     if ys.size < 64:
         return None
     if ys.size > 20000:  # plenty for 9 unknowns: a regular subsample keeps it cheap at 4K
