@@ -547,6 +547,11 @@ def main(argv: list[str] | None = None) -> int:
         write_report(results, pictures, docs / "benchmark.md", docs / "benchmark")
         (docs / "benchmark" / "results.json").write_text(json.dumps(results, indent=1, default=float))
         log(f"wrote {docs / 'benchmark.md'}")
+        if results.get("phases"):
+            from benchmarks.lecture.phases import publish_phases
+
+            publish_phases(results["phases"], docs / "benchmark_phases.md")
+            log(f"wrote {docs / 'benchmark_phases.md'}")
     return 0
 
 
