@@ -265,7 +265,9 @@ class LecturerSegmenter:
         4. the next frame's own body: the temporal stabiliser keeps a part that is body before and after
            a frame, but at a stream's start there is no before, so a part of the next frame's body is kept.
 
-        Steps 3 and 4 add only thick parts that are connected to the frame's own body.
+        Steps 3 and 4 add only thick parts near the frame's own body: touching it (step 3), or within three
+        times that distance (step 4: a trailing shoe whose thin ankle nobody saw is a few pixels from the
+        leg; only one frame back, so a lecturer's path cannot creep back along the chain).
 
         No state changes (the board picture, the floor, the crop): the model of step 1 is one of its own,
         so a model that follows a person over time is not disturbed.
@@ -281,6 +283,7 @@ class LecturerSegmenter:
             return img if full else cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
 
         reach = max(2, int(round(0.02 * min(sh, sw))))
+        far = 3 * reach  # step 4's distance (see the docstring)
         thick = disc(max(1, int(round(self.board.opening * min(sh, sw)))))
         later_img = small(frames[-1])
         later_body = later_own = small(out[-1]) > self.threshold
@@ -294,7 +297,7 @@ class LecturerSegmenter:
             # 4: the next frame's own body, not carried further (a walking lecturer's path would creep
             # back along the chain over the unchanged board ahead of them).
             planted = touching(_thick(later_body & same & ~body, thick), body, reach)
-            kept = touching(_thick(later_own & ~body, thick), body, reach)
+            kept = touching(_thick(later_own & ~body, thick), body, far)
             later_img, later_own = img, body
             later_body = body if planted is None else body | planted
             add = planted if kept is None else kept if planted is None else planted | kept
