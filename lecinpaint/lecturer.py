@@ -65,8 +65,9 @@ walks in and out 720p  5.60 %, 23/56, 43 %, 1.05   0.445 %, 7/56, 86 %, 1.06   0
 
 On the lecture benchmark's 24-frame 720p clip (a lecturer in a stride from the first frame, legs the
 model misses there) the PSNR in the mask with this stage went from 20.6 to 32.3 dB with looking back and
-the floor (exact masks: 39.9 dB): what is left is a shoe tip in the first frame, which the engine's
-memory of the board then shows until the lecturer leaves the spot. On the real whiteboard clip no stage
+the floor, and to 38.3 dB once looking back also kept the next frame's trailing shoe a few pixels from
+the leg (exact masks: 41.7 dB, both with the row-wise board fill): what is left is a hand and a foot
+in mid-step for a frame or two. On the real whiteboard clip no stage
 leaves a trace (no pixel beyond 60 grey levels from the clean board in a band around the hole). What is
 still missed: the first frame or two of someone walking in (a sliver at the edge), a trailing foot in a
 wide stride that the thickness test cuts off from the body, and legs the model misses while they stand
