@@ -6,9 +6,10 @@ Clips (:func:`benchmarks.lecture.generator.make_clip` with a script): "still_tal
 for 4.4 s in front of a board written before, then walks out of the frame: the board behind them is the
 one shown after they leave), "still" (the same, but writing while standing, also behind their own body:
 what is behind them while they stand differs from what is shown after) and "never_leaves" (stands and
-writes at one spot all along), at 640x360 and 1280x720, static camera. Each clip is written losslessly (FFV1, RGB) with its exact masks
-(a folder of PNGs) and run through the command twice: as is (first pass and plate) and with
-``--plate off`` (the engine without the plate). Scored inside the truth mask, per phase:
+writes at one spot all along), at 640x360 and 1280x720, static camera. Each clip is written losslessly
+(FFV1, RGB) with its exact masks (a folder of PNGs) and run through the command twice: as is (first pass
+and plate) and with ``--plate off`` (the engine without the plate). Scored inside the truth mask, per
+phase:
 
 - ``standing``: the frames while the lecturer stands (all of them for "never_leaves");
 - ``after``: the frames after they started to leave;
