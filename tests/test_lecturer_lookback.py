@@ -277,7 +277,6 @@ def test_a_trailing_foot_apart_from_the_leg_is_kept_from_the_next_frame() -> Non
     it is a few pixels from the body, farther than the touching distance of the other cues."""
     board = _board()
     fig = _Figure(150)
-    p = fig.parts()
     shoe = np.zeros((H, W), bool)
     shoe[214:226, 116:131] = True  # 9 px left of the left leg (x = 140)
     scenes = []
