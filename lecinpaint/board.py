@@ -85,20 +85,23 @@ def _median_rows(levels: np.ndarray, k: int) -> np.ndarray:
 
 
 class _Bridge:
-    """Along rows (see the module docstring): each row's two ends, the field's levels there, and, for a
-    row that a straight line runs through, the narrow bands' levels and the line's strength (0 for the
-    other rows). A line is measured against the wide levels' median over three times as many rows, so a
-    band up to that thick counts as a line."""
+    """Along rows (see the module docstring): each row's two ends, and, for a row that a straight line
+    runs through, the narrow bands' levels and the line's strength (0 for the other rows); with
+    ``field``, also the field's levels at the ends (the columns' bridge needs only the lines). A line is
+    measured against the wide levels' median over three times as many rows, so a band up to that thick
+    counts as a line."""
 
     def __init__(self, img: np.ndarray, hole: np.ndarray, wide: int, narrow: int, rows_k: int,
-                 tau: float) -> None:
+                 tau: float, field: bool = True) -> None:
         # A band's median stands for the middle of the band (exactly so on a linear ramp): the levels
         # are bridged between the bands' middles, not between the hole's ends.
         self.wide_mid, self.narrow_mid = 0.5 * (wide + 1), 0.5 * (narrow + 1)
         self.first, self.last, lw, rw = _band_levels(img, hole, wide)
         _, _, self.ln, self.rn = _band_levels(img, hole, narrow)
-        lf, rf = _median_rows(lw, rows_k), _median_rows(rw, rows_k)
-        self.lf, self.rf = np.where(np.isfinite(lf), lf, rf), np.where(np.isfinite(rf), rf, lf)
+        if field:
+            lf, rf = _median_rows(lw, rows_k), _median_rows(rw, rows_k)
+            self.lf, self.rf = np.where(np.isfinite(lf), lf, rf), np.where(np.isfinite(rf), rf, lf)
+            self.defined = (self.first >= 0) & np.isfinite(self.lf[:, 0])
         lum_l = (self.ln - _median_rows(lw, 3 * rows_k)).mean(axis=1)
         lum_r = (self.rn - _median_rows(rw, 3 * rows_k)).mean(axis=1)
         with np.errstate(invalid="ignore"):
@@ -108,20 +111,24 @@ class _Bridge:
                 & (np.abs(lum_l - lum_r) <= 0.5 * np.maximum(np.abs(lum_l), np.abs(lum_r)))
             )
         self.strength = np.where(keep, 0.5 * (np.abs(lum_l) + np.abs(lum_r)), 0.0)
-        self.defined = (self.first >= 0) & np.isfinite(self.lf[:, 0])
 
-    def at(self, row: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """At the hole pixels ``(row, x)``: the field, the line (the narrow levels bridged), float32
-        ``(N, 3)``, and the line's strength ``(N,)``."""
+    def _between(self, left: np.ndarray, right: np.ndarray, mid: float, row: np.ndarray,
+                 x: np.ndarray) -> np.ndarray:
         a, b = self.first[row], self.last[row]
+        t = ((x - (a - mid)) / (b - a + 2 * mid)).astype(np.float32)[:, None]
+        return left[row] * (1 - t) + right[row] * t
 
-        def between(left: np.ndarray, right: np.ndarray, mid: float) -> np.ndarray:
-            t = ((x - (a - mid)) / (b - a + 2 * mid)).astype(np.float32)[:, None]
-            return left[row] * (1 - t) + right[row] * t
+    def field_at(self, row: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """The field at the hole pixels ``(row, x)``, float32 ``(N, 3)`` (built with ``field``)."""
+        return self._between(self.lf, self.rf, self.wide_mid, row, x)
 
+    def line_at(self, row: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """At the hole pixels ``(row, x)``: the line (the narrow levels bridged; 0 where none runs),
+        float32 ``(N, 3)``, and its strength ``(N,)``."""
         strength = self.strength[row]
-        line = np.where((strength > 0)[:, None], between(self.ln, self.rn, self.narrow_mid), 0.0)
-        return between(self.lf, self.rf, self.wide_mid), line, strength
+        bridged = self._between(self.ln, self.rn, self.narrow_mid, row, x)
+        line = np.where((strength > 0)[:, None], bridged, 0.0)
+        return line, strength
 
 
 def board_fill(img: np.ndarray, hole: np.ndarray, band: int | None = None, tau: float = 6.0,
@@ -161,10 +168,11 @@ def board_fill(img: np.ndarray, hole: np.ndarray, band: int | None = None, tau: 
     crop = np.ascontiguousarray(img[y0:y1, x0:x1]).astype(np.float32)
     hc = np.ascontiguousarray(hole[y0:y1, x0:x1])
     across = _Bridge(crop, hc, wide, narrow, rows_k, tau)
-    down = _Bridge(crop.transpose(1, 0, 2), hc.T, wide, narrow, cols_k, tau)
+    down = _Bridge(crop.transpose(1, 0, 2), hc.T, wide, narrow, cols_k, tau, field=False)
     yy, xx = np.nonzero(hc & across.defined[:, None])
-    field, line, strength = across.at(yy, xx)
-    _, line_v, strength_v = down.at(xx, yy)
+    field = across.field_at(yy, xx)
+    line, strength = across.line_at(yy, xx)
+    line_v, strength_v = down.line_at(xx, yy)
     # A line that runs through replaces the field; a pixel on both a horizontal and a vertical line (a
     # frame's corner) takes the stronger.
     fill = np.where((strength > 0)[:, None], line, field)

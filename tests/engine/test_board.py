@@ -127,29 +127,36 @@ def _standing_figure(h: int = 180, w: int = 320) -> np.ndarray:
     return hole
 
 
+def _fill_room(marks=None, value=(20, 40, 200)) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The room's bottom with ``marks(img)`` drawn on it, the lecturer's hole painted ``value`` and filled:
+    ``(clean, hole, out)``; the pixels outside the hole are checked to be the input's."""
+    clean, hole = _room_bottom(), _standing_figure()
+    inp = clean.copy()
+    if marks is not None:
+        marks(inp)
+    inp[hole] = value
+    out = board_fill(inp, hole)
+    assert np.array_equal(out[~hole], inp[~hole])
+    return clean, hole, out
+
+
 def test_thin_bands_behind_the_feet_make_no_blocks():
     """Each thin band at the bottom of the room runs through the hole at its own level, row by row: a
     coarse field smears them into grey blocks the shape of the feet."""
-    clean = _room_bottom()
-    hole = _standing_figure()
-    inp = clean.copy()
-    inp[hole] = (20, 40, 200)
-    out = board_fill(inp, hole)
-    assert np.array_equal(out[~hole], inp[~hole])
+    clean, hole, out = _fill_room()
     err = np.abs(out.astype(int) - clean.astype(int)).max(axis=2)
     per_row = [err[y][hole[y]].mean() for y in range(hole.shape[0]) if hole[y].any()]
-    assert max(per_row) < 2.0 and np.percentile(err[hole], 99) <= 3, (max(per_row), np.percentile(err[hole], 99))
+    p99 = np.percentile(err[hole], 99)
+    assert max(per_row) < 2.0 and p99 <= 3, (max(per_row), p99)
 
 
 def test_an_object_on_the_tray_at_the_hole_end_is_not_continued():
     """A marker lying on the tray, its far end behind the lecturer's leg: the tray continues, the marker
     does not (it covers a minority of the wide band and of the rows)."""
-    clean = _room_bottom()
-    hole = _standing_figure()
-    inp = clean.copy()
-    inp[136:140, 124:138] = (30, 140, 40)  # green, 4 px of it visible left of the leg
-    inp[hole] = 0
-    out = board_fill(inp, hole)
+    def marker(img: np.ndarray) -> None:
+        img[136:140, 124:138] = (30, 140, 40)  # green, 4 px of it visible left of the leg
+
+    clean, hole, out = _fill_room(marker, 0)
     rows = hole[136:140]
     err = np.abs(out[136:140].astype(int) - clean[136:140].astype(int))[rows]
     assert err.mean() < 2.0, err.mean()
@@ -158,11 +165,9 @@ def test_an_object_on_the_tray_at_the_hole_end_is_not_continued():
 def test_a_long_underline_ending_at_the_hole_is_not_continued():
     """An underline longer than the wide band, ending where the lecturer begins: it fills the band, but
     it is two rows thin, a minority of the rows the level is taken over, so it is not drawn across."""
-    clean = _room_bottom()
-    hole = _standing_figure()
-    inp = clean.copy()
-    inp[60:62, 90:138] = 40  # 48 px of underline up to the body's edge (x = 138)
-    inp[hole] = 0
-    out = board_fill(inp, hole)
+    def underline(img: np.ndarray) -> None:
+        img[60:62, 90:138] = 40  # 48 px of underline up to the body's edge (x = 138)
+
+    clean, hole, out = _fill_room(underline, 0)
     err = np.abs(out[60:62].astype(int) - clean[60:62].astype(int))[hole[60:62]]
     assert err.mean() < 3.0, err.mean()
