@@ -31,8 +31,9 @@ class BoardModel:
 
     ``foreground(frame)`` returns the bool map, at the working resolution (``small``), of thick regions
     (and slivers along the frame's edge) that differ from the board by more than ``threshold`` grey
-    levels after matching the frame's global gain; ``update(hole)`` then records the frame's pixels
-    outside ``hole``.
+    levels after matching the frame's global gain (``raw``: every pixel that differs, before the opening;
+    None when ``foreground`` returned None); ``update(hole)`` then records the frame's pixels outside
+    ``hole``.
     """
 
     def __init__(
@@ -62,6 +63,7 @@ class BoardModel:
         self.small: tuple[int, int] = (0, 0)
         self.resets = 0
         self.age = 0  # frames recorded since the picture was started (the stream's start or a reset)
+        self.raw: np.ndarray | None = None  # the last frame's differences before the opening (bool)
 
     def reset(self) -> None:
         self._board = self._known = self._prev_grey = self._hole = None
@@ -94,17 +96,23 @@ class BoardModel:
             self._stable[~still] = 0
             np.minimum(self._stable, 60000, out=self._stable)
         self._prev_grey = grey
+        self.raw = None
         if self._board is None or not self._known.any():
             return None
-        fg = self._difference(small, self._board, self._known)
-        if fg is None:
+        found = self._difference(small, self._board, self._known)
+        if found is None:
             # Most of the board changed at once (a cut, a slide, the lights): start again from here.
             self.reset()
+            return None
+        fg, self.raw = found
         return fg
 
-    def _difference(self, small: np.ndarray, board: np.ndarray, known: np.ndarray) -> np.ndarray | None:
+    def _difference(
+        self, small: np.ndarray, board: np.ndarray, known: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
         """Thick regions (and edge slivers) where ``small`` differs from ``board`` (both at the working size
-        and registered), as bool; None when most of the known board differs (not this board any more)."""
+        and registered), and every pixel that differs, as bool; None when most of the known board differs
+        (not this board any more)."""
         sh, sw = small.shape[:2]
         # Match the frame's global gain per channel (lighting drifts, cameras adjust their exposure):
         # the median ratio over a sample of known pixels, which are mostly board.
@@ -131,7 +139,7 @@ class BoardModel:
         # Someone walking in shows first as a sliver along the frame's edge, thinner than the opening:
         # keep regions that run along an edge for a good part of it (strokes do not).
         fg |= edge_slivers(raw, 0.04)
-        return fg.view(bool)
+        return fg.view(bool), raw.view(bool)
 
     def look_back(self, frame: np.ndarray, body: np.ndarray) -> np.ndarray | None:
         """What an *earlier* frame shows in front of the board as known now (thick regions, at the working
@@ -158,7 +166,8 @@ class BoardModel:
                                    borderMode=cv2.BORDER_REPLICATE)
             known = cv2.warpAffine(known.view(np.uint8), m, (sw, sh), flags=cv2.INTER_NEAREST,
                                    borderMode=cv2.BORDER_CONSTANT, borderValue=0).view(bool)
-        return self._difference(small, board, known)
+        found = self._difference(small, board, known)
+        return None if found is None else found[0]
 
     def _shift(self, grey: np.ndarray, hole: np.ndarray | None) -> tuple[float, float]:
         """The camera's translation from the board picture to ``grey`` (working size), in pixels."""

@@ -15,8 +15,8 @@ import numpy as np
 from lecinpaint.board_picture import disc
 from lecinpaint.masks import dilate
 
-__all__ = ["Floor", "attached", "box_of", "crop_around", "feet_below", "scale_box", "standing_figure",
-           "touching", "upsample", "weak_blobs"]
+__all__ = ["Floor", "attached", "box_of", "crop_around", "feet_below", "near_feet", "scale_box",
+           "standing_figure", "touching", "upsample", "weak_blobs"]
 
 
 def standing_figure(body: np.ndarray) -> tuple[int, int, int, int, np.ndarray] | None:
@@ -183,3 +183,60 @@ def attached(
         keep |= np.bincount(line, minlength=n) >= edge_extent * size
     keep[0] = False
     return keep[labels]
+
+
+def near_feet(
+    raw: np.ndarray,
+    body: np.ndarray,
+    *,
+    above: float = 0.3,
+    below: float = 0.15,
+    side: float = 0.4,
+    width: float = 0.012,
+    lift: float = 0.2,
+) -> np.ndarray | None:
+    """What differs from the board around the standing figure's feet (None if nothing).
+
+    ``raw``: the pixels that differ from the board (before any opening); ``body``: the body found so far
+    (with the floor under its feet). The zone: from ``above`` of the figure's height over its lowest row
+    down to ``below`` under it, and ``side`` of its height to each side of its lowest columns. There a foot
+    in mid-stride, a shoe held apart by an ankle thinner than the board cue's opening, or a leg entering
+    the frame is often several pixels from the body and thinner than a torso. The components of ``raw``
+    in the zone that survive an opening of ``width`` of the figure's height (strokes of 2 px and the
+    lines a slight misregistration lights up are thinner), that reach down to within ``lift`` of its
+    height above its lowest row (a foot stands on the floor, or is lifted a little in a stride; a
+    stroke is written on the board) and that do not run on beyond the zone's top or sides (a pointer, a
+    tray's edge, a rail; the frame's own edges are no such limit) count as lecturer.
+    """
+    fig = standing_figure(body)
+    if fig is None:
+        return None
+    x, y, _, bh, cols = fig
+    h, w = body.shape
+    low = y + bh
+    y0, y1 = max(0, int(low - above * bh)), min(h, int(math.ceil(low + below * bh)))
+    x0 = max(0, int(x + cols[0] - side * bh))
+    x1 = min(w, int(math.ceil(x + cols[-1] + 1 + side * bh)))
+    if y1 <= y0 or x1 <= x0:
+        return None
+    # One pixel more on each side inside the frame, to see what runs on beyond the zone.
+    py0, py1, px0, px1 = max(0, y0 - 1), min(h, y1 + 1), max(0, x0 - 1), min(w, x1 + 1)
+    zone = np.ascontiguousarray(raw[py0:py1, px0:px1] & ~body[py0:py1, px0:px1]).view(np.uint8)
+    if not zone.any():
+        return None
+    r = max(1, int(round(width * bh / 2)))
+    opened = cv2.morphologyEx(zone, cv2.MORPH_OPEN, disc(r))
+    opened |= cv2.dilate(opened, disc(r)) & zone
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(opened, connectivity=8)
+    if n <= 1:
+        return None
+    keep = py0 + stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] >= low - lift * bh
+    for inside, line in ((py0 < y0, labels[0, :]), (px0 < x0, labels[:, 0]), (px1 > x1, labels[:, -1])):
+        if inside:
+            keep[line] = False
+    keep[0] = False
+    if not keep.any():
+        return None
+    out = np.zeros_like(body)
+    out[py0:py1, px0:px1] = keep[labels]
+    return out

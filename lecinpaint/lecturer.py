@@ -94,6 +94,7 @@ from lecinpaint.figure import (
     box_of,
     crop_around,
     feet_below,
+    near_feet,
     scale_box,
     touching,
     upsample,
@@ -202,10 +203,19 @@ class LecturerSegmenter:
                     add = extra if add is None else add | extra
                     body = body | extra
                     found = found | extra
+            # Parts around the feet are hole, and not recorded as board, but no anchor for the next
+            # frame's cue: a chain of them would creep along the tray. Not while the picture settles: it
+            # may still hold legs the model missed, and where they stood the board would differ from it.
+            feet = None
+            if self.board.raw is not None and not self.settling:
+                feet = near_feet(self.board.raw, body)
+            if feet is not None:
+                add = feet if add is None else add | feet
+            hole = body if feet is None else body | feet
             grow = max(2, int(round(0.03 * min(sh, sw))))
             grown_model = dilate(model_body, grow)
             # Without additions of the board cue the two are one mask: one distance transform.
-            self.board.update(grown_model if body is model_body else dilate(body, grow), grown_model)
+            self.board.update(grown_model if hole is model_body else dilate(hole, grow), grown_model)
         # The floor is learned from what was found, never from what the floor itself added.
         self._floor.add(found)
         if add is not None and add.any():

@@ -58,6 +58,7 @@ T_CLI_OUT = "tests/frontends/test_cli_output.py"
 T_FFMPEG = "tests/frontends/test_fe_ffmpeg.py"
 T_VS = "tests/frontends/test_fe_vs_paths.py"
 T_LECT = ("tests/test_lecturer_lookback.py", "tests/test_lecturer.py")
+T_FEET = "tests/test_lecturer_feet.py"
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,25 @@ MUTANTS: list[Mutant] = [
        "            self._floor.clear()", "            pass", T_LECT),
     _m("lecturer.shift_guard_off", "lecinpaint/board_picture.py",
        "if float(shifted.mean()) >= float(still.mean()):", "if False:", T_LECT),
+    _m("lecturer.feet_while_settling", "lecinpaint/lecturer.py",
+       "if self.board.raw is not None and not self.settling:", "if self.board.raw is not None:", T_LECT),
+    _m("lecturer.feet_off", "lecinpaint/lecturer.py",
+       "                add = feet if add is None else add | feet\n", "                pass\n", T_FEET),
+    _m("lecturer.feet_sides_open", "lecinpaint/figure.py",
+       "for inside, line in ((py0 < y0, labels[0, :]), (px0 < x0, labels[:, 0]), (px1 > x1, labels[:, -1])):",
+       "for inside, line in ((py0 < y0, labels[0, :]),):", T_FEET),
+    _m("lecturer.feet_top_open", "lecinpaint/figure.py",
+       "for inside, line in ((py0 < y0, labels[0, :]), (px0 < x0, labels[:, 0]), (px1 > x1, labels[:, -1])):",
+       "for inside, line in ((px0 < x0, labels[:, 0]), (px1 > x1, labels[:, -1])):", T_FEET),
+    _m("lecturer.feet_no_lift", "lecinpaint/figure.py",
+       "keep = py0 + stats[:, cv2.CC_STAT_TOP] + stats[:, cv2.CC_STAT_HEIGHT] >= low - lift * bh",
+       "keep = np.ones(n, bool)", T_FEET),
+    _m("lecturer.feet_zone_no_below", "lecinpaint/figure.py",
+       "min(h, int(math.ceil(low + below * bh)))", "min(h, low)", T_FEET),
+    _m("lecturer.feet_no_opening", "lecinpaint/figure.py",
+       "opened = cv2.morphologyEx(zone, cv2.MORPH_OPEN, disc(r))", "opened = zone.copy()", T_FEET),
+    _m("lecturer.feet_not_recorded", "lecinpaint/lecturer.py",
+       "hole = body if feet is None else body | feet", "hole = body", T_FEET),
     # --- fill -----------------------------------------------------------------------------------------
     _m("fill.row_ends_swapped", "lecinpaint/fill.py",
        "lv * (1 - t) + rv * t", "rv * (1 - t) + lv * t", T_ROWS),
