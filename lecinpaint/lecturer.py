@@ -22,7 +22,17 @@ the model's idea of a person:
    a figure that ends well above it (the model stopped at the knees) is continued down to it, widening
    like legs in a stride. Every figure also gets a short floor under its lowest pixels (the model ends
    people at the ankles).
-4. **Looking back.** All of these know least at a stream's start (and after a cut): no crop yet, no
+4. **Around the feet.** A foot in mid-stride, a shoe held apart from the leg by an ankle too thin for
+   anyone to see, a foot entering the frame: near the floor they are often several pixels from the
+   body and thinner than the board cue's opening. In a zone around the figure's feet
+   (:func:`~lecinpaint.figure.near_feet`) what differs from the board counts as lecturer when it
+   survives a much finer opening (2 px strokes do not), stands on the floor or nearly (a stroke is
+   written on the board, higher up), and does not run on beyond the zone (a tray's edge or a rail that a
+   slight misregistration lights up, a pointer). These parts are hole and are not recorded as board,
+   but the next frame's board cue does not grow from them (a chain of them would creep along the
+   tray), and the cue waits until the picture has settled (at a stream's start the picture may still
+   hold the legs the model missed, and where they stood the board differs from it).
+5. **Looking back.** All of these know least at a stream's start (and after a cut): no crop yet, no
    picture of the board, no floor. Legs missed there stay out of the hole, and the engine's memory of the
    board carries them into later frames. So the first ``look_back`` frames (12) are held back by the
    engine's intake (:func:`lecinpaint.intake.segment_stream`) and looked at again together once the
@@ -206,8 +216,10 @@ class LecturerSegmenter:
             # Parts around the feet are hole, and not recorded as board, but no anchor for the next
             # frame's cue: a chain of them would creep along the tray. Not while the picture settles: it
             # may still hold legs the model missed, and where they stood the board would differ from it.
+            # Not when what was found runs out of the frame's bottom: no feet in view (a close-up, where
+            # the lecturer writes right next to the body's lowest pixels).
             feet = None
-            if self.board.raw is not None and not self.settling:
+            if self.board.raw is not None and not self.settling and not found[-1].any():
                 feet = near_feet(self.board.raw, body)
             if feet is not None:
                 add = feet if add is None else add | feet

@@ -12,7 +12,7 @@ import pytest
 
 from lecinpaint import figure, lecturer
 from lecinpaint.masks import dilate
-from tests.test_lecturer import H, TROUSERS, W, _board, _Figure, _run
+from tests.test_lecturer import H, SHIRT, TROUSERS, W, _board, _Figure, _run
 
 # The figure's feet end at row 226; the look back (and so this cue's wait) covers the first 12 frames.
 _SETTLED = 12
@@ -79,6 +79,38 @@ def test_strokes_written_low_next_to_the_feet_never_become_hole() -> None:
         b = board.copy()
         b[written] = (30, 40, 150)
         frame, body, _ = fig.draw(b)
+        scenes.append((frame, body))
+        ink.append(written & ~dilate(body, 4))
+    holes = _run(scenes)
+    assert sum(int(i.sum()) for i in ink) > 500
+    for t in range(30):
+        swallowed = int((holes[t] & ink[t]).sum())
+        assert swallowed == 0, f"frame {t}: {swallowed} stroke pixels in the hole"
+
+
+def test_strokes_next_to_a_close_up_never_become_hole() -> None:
+    """A close-up: the lecturer's body runs out of the frame's bottom, and strokes (3 px wide) appear
+    next to its lowest pixels. No feet are in view, so nothing is looked for around them."""
+    rng = np.random.default_rng(7)
+    board = _board()
+    board[200:206] = board[190:196]  # no tray in a close-up
+    body = np.zeros((H, W), bool)
+    yy, xx = np.mgrid[0:H, 0:W]
+    body |= (yy - 70) ** 2 + (xx - 160) ** 2 <= 22**2
+    body[90:, 130:190] = True
+    written = np.zeros((H, W), bool)
+    scenes, ink = [], []
+    for t in range(30):
+        if t >= _SETTLED:
+            for _ in range(2):
+                length = int(rng.integers(10, 25))
+                y = int(rng.integers(206, 236))
+                x = int(rng.choice([rng.integers(80, 124 - length), rng.integers(196, 240)]))
+                written[y : y + 3, x : x + length] = True
+        b = board.copy()
+        b[written] = (30, 40, 150)
+        frame = b.astype(np.uint8)
+        frame[body] = SHIRT
         scenes.append((frame, body))
         ink.append(written & ~dilate(body, 4))
     holes = _run(scenes)
