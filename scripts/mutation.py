@@ -167,6 +167,12 @@ MUTANTS: list[Mutant] = [
        "opened = cv2.morphologyEx(zone, cv2.MORPH_OPEN, disc(r))", "opened = zone.copy()", T_FEET),
     _m("lecturer.feet_not_recorded", "lecinpaint/lecturer.py",
        "hole = body if feet is None else body | feet", "hole = body", T_FEET),
+    # --- batch on Ray ---------------------------------------------------------------------------------
+    _m("batch.no_gpu_request", "lecinpaint/batch/runner.py",
+       "num_gpus=1 if opts.gpu else 0", "num_gpus=0", "tests/batch/test_runner_resources.py"),
+    _m("batch.auto_ignores_gpus", "lecinpaint/batch/runner.py",
+       'ray.cluster_resources().get("GPU", 0) >= 1:', 'ray.cluster_resources().get("GPU", 0) > 99:',
+       "tests/batch/test_runner_resources.py"),
     # --- fill -----------------------------------------------------------------------------------------
     _m("fill.row_ends_swapped", "lecinpaint/fill.py",
        "lv * (1 - t) + rv * t", "rv * (1 - t) + lv * t", T_ROWS),
