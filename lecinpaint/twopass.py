@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from lecinpaint.plate import CameraTracker, Plate, PlateBuilder
+from lecinpaint.camera import CameraTracker
+from lecinpaint.plate import Plate, PlateBuilder
 from lecinpaint.restore import Ready
 
 __all__ = ["MaskCache", "Reiterable", "VideoFile", "first_pass", "readable_twice", "with_cached_masks"]

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from lecinpaint import Config, Engine
+from lecinpaint.camera import CameraTracker
 from lecinpaint.masks import default_dilation
 from lecinpaint.plate import (
     PLATE_VERSION,
-    CameraTracker,
     PlateBuilder,
     PlateError,
     load_plate,
