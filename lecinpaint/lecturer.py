@@ -30,8 +30,10 @@ the model's idea of a person:
    written on the board, higher up), and does not run on beyond the zone (a tray's edge or a rail that a
    slight misregistration lights up, a pointer). These parts are hole and are not recorded as board,
    but the next frame's board cue does not grow from them (a chain of them would creep along the
-   tray), and the cue waits until the picture has settled (at a stream's start the picture may still
-   hold the legs the model missed, and where they stood the board differs from it).
+   tray). The cue waits until the picture has settled (at a stream's start the picture may still hold
+   the legs the model missed, and where they stood the board differs from it), and it is off while the
+   body runs out of the frame's bottom (no feet in view: a close-up, where the lecturer writes right
+   next to the body's lowest pixels).
 5. **Looking back.** All of these know least at a stream's start (and after a cut): no crop yet, no
    picture of the board, no floor. Legs missed there stay out of the hole, and the engine's memory of the
    board carries them into later frames. So the first ``look_back`` frames (12) are held back by the
